@@ -1,0 +1,6 @@
+# Table 3: only the alignment objectives (local), with D-PaDe.
+_base_ = '../vit-ti_path-b_lup1m.py'
+
+model = dict(
+    global_loss=None,
+    relation_loss=None)

@@ -1,0 +1,3 @@
+from .dpal_hooks import BadImageLoggerHook, FiniteLossHook, RouterLossScheduleHook
+
+__all__ = ['FiniteLossHook', 'BadImageLoggerHook', 'RouterLossScheduleHook']

@@ -1,0 +1,3 @@
+from .dpal import DPALDistiller
+
+__all__ = ['DPALDistiller']

@@ -1,0 +1,50 @@
+import torch
+import torch.nn as nn
+
+from mmdpal.registry import MODELS
+
+
+def token_relation(tokens: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: F^r = softmax(F F^T / sqrt(C)) row-wise, in log space.
+
+    Args:
+        tokens (Tensor): (B, L, C).
+
+    Returns:
+        Tensor: log F^r, (B, L, L).
+    """
+    t = tokens.float()
+    return torch.log_softmax(t @ t.transpose(1, 2) / t.shape[-1]**0.5, dim=-1)
+
+
+@MODELS.register_module()
+class RelationAlignLoss(nn.Module):
+    """Relation-level alignment, Eq. 6 (student relation of Eq. 3) of DPAL.
+
+    .. math::
+        \\ell_r = KL(F_t^r \\| \\widetilde{F}_s^r), \\quad
+        \\widetilde{F}_s^r = \\mathrm{softmax}(\\widetilde{F}_{s2}^l
+            \\widetilde{F}_{s2}^{l\\top} / \\sqrt{C})
+
+    KL summed over the last axis, averaged over the L rows and the batch.
+
+    Args:
+        loss_weight (float): lambda_r of Eq. 7. Defaults to 1.
+    """
+
+    def __init__(self, loss_weight: float = 1.0):
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def forward(self, student_tokens: torch.Tensor,
+                teacher_relation: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            student_tokens (Tensor): Decoded student patch tokens of the
+                multi-person image (B, L, C).
+            teacher_relation (Tensor): F_t^r (B, L, L), rows sum to 1.
+        """
+        log_s = token_relation(student_tokens)
+        t = teacher_relation.float()
+        kl = torch.xlogy(t, t) - t * log_s  # 0 * log 0 = 0
+        return self.loss_weight * kl.sum(dim=-1).mean()

@@ -1,0 +1,3 @@
+from .vit_teacher import TeacherTargets, ViTTeacher, pca_shape_mask
+
+__all__ = ['ViTTeacher', 'TeacherTargets', 'pca_shape_mask']

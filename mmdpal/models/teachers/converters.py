@@ -1,0 +1,138 @@
+"""Key maps from released ViT checkpoints to mmpretrain ``VisionTransformer``
+names (what :class:`ViTTeacher` loads). Used by ``tools/model_converters/``.
+"""
+import math
+import re
+from collections import OrderedDict
+from typing import Dict, List, Tuple
+
+import torch
+
+# MAE / timm / PATH block names -> mmpretrain names
+_TIMM_RULES = [
+    (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
+    (r'^blocks\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
+    (r'^blocks\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
+    (r'^blocks\.(\d+)\.attn\.qkv\.', r'layers.\1.attn.qkv.'),
+    (r'^blocks\.(\d+)\.attn\.proj\.', r'layers.\1.attn.proj.'),
+    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
+    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
+    (r'^blocks\.(\d+)\.ls1\.gamma$', r'layers.\1.attn.gamma1.weight'),
+    (r'^blocks\.(\d+)\.ls2\.gamma$', r'layers.\1.ffn.gamma2.weight'),
+    (r'^norm\.', 'ln1.'),
+    (r'^(cls_token|pos_embed)$', r'\1'),
+]
+# Hugging Face Dinov2Model names -> mmpretrain names
+_HF_DINOV2_RULES = [
+    (r'^embeddings\.cls_token$', 'cls_token'),
+    (r'^embeddings\.position_embeddings$', 'pos_embed'),
+    (r'^embeddings\.patch_embeddings\.projection\.', 'patch_embed.projection.'),
+    (r'^encoder\.layer\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
+    (r'^encoder\.layer\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
+    (r'^encoder\.layer\.(\d+)\.attention\.output\.dense\.',
+     r'layers.\1.attn.proj.'),
+    (r'^encoder\.layer\.(\d+)\.layer_scale1\.lambda1$',
+     r'layers.\1.attn.gamma1.weight'),
+    (r'^encoder\.layer\.(\d+)\.layer_scale2\.lambda1$',
+     r'layers.\1.ffn.gamma2.weight'),
+    (r'^encoder\.layer\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
+    (r'^encoder\.layer\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
+    (r'^layernorm\.', 'ln1.'),
+]
+_PREFIXES = ('module.', 'backbone.', 'encoder.', 'model.')
+
+
+def unwrap_state_dict(ckpt: dict) -> Dict[str, torch.Tensor]:
+    """The tensor dict of a released checkpoint (``model`` / ``state_dict``
+    / ``module`` wrappers removed)."""
+    for key in ('model', 'state_dict', 'module', 'teacher'):
+        if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
+            ckpt = ckpt[key]
+    return {k: v for k, v in ckpt.items() if isinstance(v, torch.Tensor)}
+
+
+def _strip_prefixes(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for p in _PREFIXES:
+            if key.startswith(p) and not key.startswith('encoder.layer'):
+                key, changed = key[len(p):], True
+    return key
+
+
+def _apply_rules(key: str, rules) -> str:
+    for pattern, repl in rules:
+        new, n = re.subn(pattern, repl, key)
+        if n:
+            return new
+    return ''
+
+
+def _pos_embed_with_cls(pos: torch.Tensor, notes: List[str]) -> torch.Tensor:
+    """mmpretrain keeps a class-token slot in ``pos_embed``; add a zero one
+    when the checkpoint has a square grid only."""
+    n = pos.shape[1]
+    if int(math.isqrt(n))**2 == n:
+        notes.append(f'pos_embed had no class-token slot ({n} = '
+                     f'{math.isqrt(n)}^2 positions): a zero slot was added')
+        return torch.cat([pos.new_zeros(1, 1, pos.shape[-1]), pos], dim=1)
+    return pos
+
+
+def convert_timm_vit(ckpt: dict) -> Tuple[OrderedDict, List[str], List[str]]:
+    """PATH / MAE / timm ViT -> mmpretrain ``VisionTransformer`` names.
+
+    Returns:
+        tuple: (state dict, dropped keys, notes).
+    """
+    src = unwrap_state_dict(ckpt)
+    out, dropped, notes = OrderedDict(), [], []
+    qv_bias = {}
+    for key, value in src.items():
+        k = _strip_prefixes(key)
+        m = re.match(r'^blocks\.(\d+)\.attn\.(q|v)_bias$', k)
+        if m:  # BEiT-style split bias -> one qkv bias with k = 0
+            qv_bias.setdefault(int(m.group(1)), {})[m.group(2)] = value
+            continue
+        new = _apply_rules(k, _TIMM_RULES)
+        if not new:
+            dropped.append(key)
+            continue
+        if new == 'pos_embed':
+            value = _pos_embed_with_cls(value, notes)
+        out[new] = value
+    for i, b in sorted(qv_bias.items()):
+        out[f'layers.{i}.attn.qkv.bias'] = torch.cat(
+            [b['q'], torch.zeros_like(b['q']), b['v']])
+    return out, dropped, notes
+
+
+def convert_hf_dinov2(
+        named: Dict[str, torch.Tensor]) -> Tuple[OrderedDict, List[str]]:
+    """Hugging Face ``Dinov2Model`` names -> mmpretrain names.
+
+    Separate q/k/v projections (``attention.attention.{query,key,value}``,
+    weights in torch's (out, in) layout) are fused into ``attn.qkv``.
+
+    Returns:
+        tuple: (state dict, dropped keys).
+    """
+    out, dropped, qkv = OrderedDict(), [], {}
+    for key, value in named.items():
+        k = _strip_prefixes(key)
+        m = re.match(r'^encoder\.layer\.(\d+)\.attention\.attention\.'
+                     r'(query|key|value)\.(weight|bias)$', k)
+        if m:
+            qkv.setdefault((int(m.group(1)), m.group(3)), {})[m.group(2)] = \
+                value
+            continue
+        new = _apply_rules(k, _HF_DINOV2_RULES)
+        if not new:
+            dropped.append(key)
+            continue
+        out[new] = value
+    for (i, kind), parts in sorted(qkv.items()):
+        out[f'layers.{i}.attn.qkv.{kind}'] = torch.cat(
+            [parts['query'], parts['key'], parts['value']], dim=0)
+    return out, dropped

@@ -1,0 +1,278 @@
+"""The frozen teacher of DPAL (t-VisEn, Sec. 3.1)."""
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmpretrain.models.utils import resize_pos_embed
+
+from mmdpal.registry import MODELS
+from mmdpal.utils import load_third_party_checkpoint
+
+
+class TeacherTargets(NamedTuple):
+    """What the teacher gives for one batch of views, on the student's grid.
+
+    Attributes:
+        cls_token (Tensor): F_t^g, (B, C_t).
+        patch_tokens (Tensor): F_t^l, (B, L, C_t), L = h * w of the student.
+        shape_mask (Tensor): M_shape of Eq. 2, (B, L) in [0, 1].
+        relation (Tensor): F_t^r of Eq. 6, (B, L, L), rows sum to 1.
+        attention (Tensor): the last block's attention at the teacher's own
+            grid, (B, heads, 1 + L_t, 1 + L_t).
+    """
+    cls_token: torch.Tensor
+    patch_tokens: torch.Tensor
+    shape_mask: torch.Tensor
+    relation: torch.Tensor
+    attention: torch.Tensor
+
+
+def min_max_scale(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Scale each row of ``x`` (B, L) to [0, 1]."""
+    lo = x.amin(dim=1, keepdim=True)
+    hi = x.amax(dim=1, keepdim=True)
+    return (x - lo) / (hi - lo).clamp_min(eps)
+
+
+def pca_shape_mask(patch_tokens: torch.Tensor,
+                   reference: torch.Tensor) -> torch.Tensor:
+    """First principal component of each image's patch tokens, in [0, 1].
+
+    The authors' variant of M_shape. Unlike their code (one PCA over the whole
+    batch, on the CPU, arbitrary sign) this runs per image on the tokens'
+    device, and the sign is fixed so that the component correlates positively
+    with ``reference`` (the class-token attention), so foreground stays high.
+
+    Args:
+        patch_tokens (Tensor): (B, L, C).
+        reference (Tensor): (B, L) map the sign is aligned to.
+
+    Returns:
+        Tensor: (B, L) in [0, 1].
+    """
+    x = patch_tokens.float()
+    x = x - x.mean(dim=1, keepdim=True)
+    # top right-singular vector of each (L, C) matrix = first PCA direction
+    _, _, v = torch.linalg.svd(x, full_matrices=False)
+    pc1 = torch.einsum('blc,bc->bl', x, v[:, 0])
+    ref = reference.float() - reference.float().mean(dim=1, keepdim=True)
+    sign = torch.sign((pc1 * ref).sum(dim=1, keepdim=True))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    return min_max_scale(pc1 * sign)
+
+
+def resize_token_map(tokens: torch.Tensor, src: Tuple[int, int],
+                     dst: Tuple[int, int]) -> torch.Tensor:
+    """Resize (B, L_src, C) tokens laid on grid ``src`` to grid ``dst``."""
+    if tuple(src) == tuple(dst):
+        return tokens
+    B, _, C = tokens.shape
+    x = tokens.transpose(1, 2).reshape(B, C, *src)
+    x = F.interpolate(x, size=dst, mode='bilinear', align_corners=False)
+    return x.flatten(2).transpose(1, 2)
+
+
+def resize_relation(relation: torch.Tensor, src: Tuple[int, int],
+                    dst: Tuple[int, int]) -> torch.Tensor:
+    """Resize a (B, L_src, L_src) row-stochastic map to (B, L_dst, L_dst)."""
+    if tuple(src) == tuple(dst):
+        return relation
+    x = resize_token_map(relation, src, dst)  # resize the key axis
+    x = resize_token_map(x.transpose(1, 2), src, dst).transpose(1, 2)
+    x = x.clamp_min(0)
+    return x / x.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+@MODELS.register_module()
+class ViTTeacher(BaseModule):
+    """A frozen ViT teacher that gives class token, patch tokens and the last
+    block's attention (t-VisEn, Sec. 3.1), plus the two targets derived from
+    them: M_shape (Eq. 2) and the relation target F_t^r (Eq. 6).
+
+    The teacher is an mmpretrain ``VisionTransformer`` (PATH / MAE / timm /
+    DINOv2 checkpoints are converted to its names by
+    ``tools/model_converters/``). Its checkpoint is loaded **strictly** when
+    the teacher is built: a missing file or any missing / unexpected key is an
+    error listing them. It is frozen (``requires_grad=False``), stays in eval
+    mode whatever ``train()`` is called with, and runs under ``no_grad``. All
+    blocks but the last run torch's fused attention; the last one is computed
+    explicitly to expose its attention map.
+
+    Args:
+        backbone (dict): Config of the ViT, e.g. ``dict(type=
+            'mmpretrain.VisionTransformer', arch='b', patch_size=16, ...)``.
+            ``out_type`` is forced to ``'raw'`` and ``final_norm`` must be on.
+        checkpoint (str): Converted teacher state dict (keys of ``backbone``).
+        align (str): How the teacher's token grid is brought to the
+            student's. ``'resize_input'`` (default): the view is resized to
+            ``student_grid * teacher_patch`` before the teacher, so both grids
+            are equal (e.g. 256x128 -> 224x112 for a patch-14 teacher).
+            ``'interpolate_tokens'``: the teacher sees the view at its own
+            size (rounded down to a multiple of its patch) and its patch
+            tokens, mask and relation are bilinearly resized to the student's
+            grid.
+        shape_mask (str): M_shape of Eq. 2. ``'attention'`` (paper, default):
+            the last block's class-token attention over the patches, averaged
+            over heads, min-max scaled per image. ``'pca'`` (authors' code):
+            the first PCA component of the patch tokens, see
+            :func:`pca_shape_mask`.
+        relation (str): F_t^r of Eq. 6. ``'attention'`` (paper, default): the
+            last block's patch-to-patch attention averaged over heads, rows
+            renormalised. ``'similarity'`` (authors' code):
+            softmax(F_t F_t^T / sqrt(C_t)) of the patch tokens.
+        init_cfg (dict, optional): Unused; the checkpoint is the init.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 checkpoint: str,
+                 align: str = 'resize_input',
+                 shape_mask: str = 'attention',
+                 relation: str = 'attention',
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if align not in ('resize_input', 'interpolate_tokens'):
+            raise ValueError(f'align={align!r}: use "resize_input" or '
+                             '"interpolate_tokens"')
+        if shape_mask not in ('attention', 'pca'):
+            raise ValueError(f'shape_mask={shape_mask!r}: use "attention" '
+                             'or "pca"')
+        if relation not in ('attention', 'similarity'):
+            raise ValueError(f'relation={relation!r}: use "attention" or '
+                             '"similarity"')
+        backbone = dict(backbone, out_type='raw')
+        self.vit = MODELS.build(backbone)
+        if not getattr(self.vit, 'final_norm', True) or \
+                getattr(self.vit, 'cls_token', None) is None:
+            raise ValueError('the teacher ViT needs a class token and '
+                             'final_norm=True')
+        self.patch_size = self.vit.patch_embed.projection.kernel_size[0]
+        self.align = align
+        self.shape_mask_mode = shape_mask
+        self.relation_mode = relation
+        self.checkpoint = checkpoint
+        self.load_checkpoint(checkpoint)
+        self.requires_grad_(False)
+        self.train(False)
+
+    # ------------------------------------------------------------ weights
+    def load_checkpoint(self, path: str) -> None:
+        """Load the converted teacher weights strictly (tensors only)."""
+        state = load_third_party_checkpoint(path, what='teacher')
+        if isinstance(state, dict) and 'state_dict' in state:
+            state = state['state_dict']
+        own = self.vit.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        wrong_shape = sorted(
+            f'{k}: checkpoint {tuple(state[k].shape)} vs model '
+            f'{tuple(own[k].shape)}' for k in set(own) & set(state)
+            if tuple(state[k].shape) != tuple(own[k].shape))
+        if missing or unexpected or wrong_shape:
+            raise KeyError(
+                f'teacher checkpoint {path!r} does not fit the teacher '
+                f'backbone {type(self.vit).__name__}: '
+                f'{len(missing)} missing keys {missing[:20]}, '
+                f'{len(unexpected)} unexpected keys {unexpected[:20]}, '
+                f'{len(wrong_shape)} shape mismatches {wrong_shape[:10]}. '
+                'Convert the released weights with tools/model_converters/'
+                'path_to_mmdpal.py (or dinov2_onnx_to_mmdpal.py) and check '
+                'that the teacher arch in the config matches the checkpoint.')
+        self.vit.load_state_dict(state, strict=True)
+
+    def init_weights(self) -> None:
+        """The teacher's weights are its checkpoint, loaded in ``__init__``;
+        re-initialising (as mmpretrain's ViT would do to ``pos_embed``) must
+        not happen."""
+
+    def train(self, mode: bool = True) -> 'ViTTeacher':
+        """The teacher always stays in eval mode."""
+        return super().train(False)
+
+    # ------------------------------------------------------------ forward
+    def _tokens_and_attention(self, img: torch.Tensor):
+        """Run the ViT; return final-normed tokens (B, 1 + L, C), the last
+        block's attention (B, heads, 1 + L, 1 + L) and the grid (h, w)."""
+        vit = self.vit
+        B = img.shape[0]
+        x, grid = vit.patch_embed(img)
+        x = torch.cat((vit.cls_token.expand(B, -1, -1), x), dim=1)
+        x = x + resize_pos_embed(
+            vit.pos_embed,
+            vit.patch_resolution,
+            grid,
+            mode=vit.interpolate_mode,
+            num_extra_tokens=vit.num_extra_tokens)
+        x = vit.pre_norm(vit.drop_after_pos(x))
+        for layer in vit.layers[:-1]:
+            x = layer(x)  # fused scaled_dot_product_attention
+        x, attn = self._last_block(vit.layers[-1], x)
+        x = vit.ln1(x)
+        return x, attn, tuple(grid)
+
+    @staticmethod
+    def _last_block(layer, x: torch.Tensor):
+        """mmpretrain ``TransformerEncoderLayer.forward`` with the attention
+        map computed explicitly: softmax(q k^T * scale)."""
+        attn_mod = layer.attn
+        B, N, _ = x.shape
+        qkv = attn_mod.qkv(layer.ln1(x)).reshape(
+            B, N, 3, attn_mod.num_heads, attn_mod.head_dims).permute(
+                2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # (B, heads, N, head_dims)
+        scale = attn_mod.head_dims**-0.5  # what mmpretrain's attention uses
+        attn = (q @ k.transpose(-2, -1) * scale).softmax(dim=-1)
+        y = (attn @ v).transpose(1, 2).reshape(B, N, attn_mod.embed_dims)
+        y = attn_mod.out_drop(attn_mod.gamma1(attn_mod.proj_drop(
+            attn_mod.proj(y))))
+        x = x + y
+        x = layer.ffn(layer.ln2(x), identity=x)
+        return x, attn
+
+    @torch.no_grad()
+    def forward(self, img: torch.Tensor,
+                student_grid: Tuple[int, int]) -> TeacherTargets:
+        """Targets for one batch of views.
+
+        Args:
+            img (Tensor): Normalised views (B, 3, H, W).
+            student_grid (tuple): The student's token grid (h, w) of this view.
+
+        Returns:
+            TeacherTargets: cls (B, C_t), patches (B, L, C_t), M_shape (B, L),
+            relation (B, L, L) with L = h * w, and the raw attention.
+        """
+        h, w = student_grid
+        p = self.patch_size
+        if self.align == 'resize_input':
+            size = (h * p, w * p)
+        else:
+            size = (img.shape[-2] // p * p, img.shape[-1] // p * p)
+        if tuple(img.shape[-2:]) != size:
+            img = F.interpolate(
+                img, size=size, mode='bicubic', align_corners=False)
+        tokens, attn, grid = self._tokens_and_attention(img)
+        cls_token, patches = tokens[:, 0], tokens[:, 1:]
+        attn_mean = attn.float().mean(dim=1)  # (B, 1 + L_t, 1 + L_t)
+
+        cls_attn = min_max_scale(attn_mean[:, 0, 1:])  # (B, L_t)
+        if self.shape_mask_mode == 'attention':
+            shape_mask = cls_attn
+        else:
+            shape_mask = pca_shape_mask(patches, reference=cls_attn)
+
+        if self.relation_mode == 'attention':
+            relation = attn_mean[:, 1:, 1:]
+            relation = relation / relation.sum(dim=-1, keepdim=True)
+        else:
+            pf = patches.float()
+            relation = torch.softmax(
+                pf @ pf.transpose(1, 2) / pf.shape[-1]**0.5, dim=-1)
+
+        dst = (h, w)
+        patches = resize_token_map(patches, grid, dst)
+        shape_mask = resize_token_map(shape_mask[..., None], grid,
+                                      dst)[..., 0].clamp(0, 1)
+        relation = resize_relation(relation, grid, dst)
+        return TeacherTargets(cls_token, patches, shape_mask, relation, attn)

@@ -1,0 +1,72 @@
+"""Checkpoint loading under torch >= 2.6 (``weights_only=True`` by default).
+
+Two kinds of checkpoints, two deliberate choices:
+
+* Checkpoints that mmengine's runner writes (ours: ``epoch_N.pth``,
+  ``iter_N.pth``) carry numpy arrays and mmengine's ``HistoryBuffer`` in their
+  ``meta`` / ``message_hub``; ``resume`` needs them. Rather than turning
+  ``weights_only`` off, the exact types mmengine writes are allow-listed with
+  :func:`torch.serialization.add_safe_globals` (done on ``import mmdpal``).
+* Third-party checkpoints (teachers, downloaded weights) are loaded by
+  :func:`load_third_party_checkpoint` with ``weights_only=True`` and no
+  allow-list beyond torch's own: they can only hold tensors and plain
+  containers.
+"""
+import os.path as osp
+
+import numpy as np
+import torch
+
+_REGISTERED = False
+
+
+def _mmengine_checkpoint_globals():
+    """The non-tensor types that mmengine 0.10.7 puts in a runner checkpoint."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.config.config import ConfigDict
+    dtypes = [type(np.dtype(t)) for t in (
+        np.float64, np.float32, np.float16, np.int64, np.int32, np.int16,
+        np.int8, np.uint8, np.uint32, np.uint64, np.bool_)]
+    return [
+        HistoryBuffer,
+        ConfigDict,
+        np.ndarray,
+        np.dtype,
+        np._core.multiarray._reconstruct,
+        np._core.multiarray.scalar,
+        *dtypes,
+    ]
+
+
+def register_checkpoint_safe_globals() -> None:
+    """Allow-list the types of mmengine runner checkpoints (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    torch.serialization.add_safe_globals(_mmengine_checkpoint_globals())
+    _REGISTERED = True
+
+
+def load_third_party_checkpoint(path: str, what: str = 'checkpoint') -> dict:
+    """Load a checkpoint that this project did not write, tensors only.
+
+    Args:
+        path (str): Path to the ``.pth`` / ``.pt`` / ``.bin`` file.
+        what (str): What the file is, for error messages (e.g. "teacher").
+
+    Returns:
+        dict: What ``torch.load`` returned, loaded with ``weights_only=True``.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{what} checkpoint not found: {path!r}. Convert the released '
+            'weights with tools/model_converters/ (see docs/teachers.md) and '
+            'point the config at the converted file.')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError or RuntimeError
+        raise RuntimeError(
+            f'{what} checkpoint {path!r} could not be loaded with '
+            f'weights_only=True ({type(e).__name__}: {str(e).splitlines()[0]}). '
+            'Third-party checkpoints must hold tensors only: re-save it with '
+            'tools/model_converters/ which writes a plain state dict.') from e

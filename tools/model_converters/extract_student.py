@@ -1,0 +1,50 @@
+"""Extract the student backbone from a DPAL checkpoint, for fine-tuning.
+
+    python tools/model_converters/extract_student.py \
+        work_dirs/vit-ti_path-b_lup1m/epoch_100.pth checkpoints/dpal_vit-ti.pth
+
+The output is ``{'state_dict': {'backbone.<key>': tensor}, 'meta': {...}}``:
+``mmpretrain.VisionTransformer`` (and the configs in configs/downstream/) load
+it with ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+The decoder and (never saved) teacher are left out.
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+
+import mmdpal  # noqa: F401  (allow-lists mmengine checkpoint types)
+
+
+def extract_student(src: str) -> dict:
+    if not osp.isfile(src):
+        raise FileNotFoundError(f'DPAL checkpoint not found: {src!r}')
+    ckpt = torch.load(src, map_location='cpu', weights_only=True)
+    state = ckpt.get('state_dict', ckpt)
+    backbone = {k: v for k, v in state.items() if k.startswith('backbone.')}
+    if not backbone:
+        raise KeyError(
+            f'{src!r} has no "backbone.*" keys (found e.g. '
+            f'{list(state)[:5]}): pass a checkpoint written by '
+            'tools/train.py with a DPAL config')
+    meta = dict(source=osp.abspath(src), algorithm='DPAL')
+    if isinstance(ckpt.get('meta'), dict):
+        meta.update({k: ckpt['meta'][k] for k in ('epoch', 'iter')
+                     if k in ckpt['meta']})
+    return dict(state_dict=backbone, meta=meta)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='DPAL checkpoint written by tools/train.py')
+    parser.add_argument('dst', help='output backbone checkpoint')
+    args = parser.parse_args()
+    out = extract_student(args.src)
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save(out, args.dst)
+    print(f'wrote {len(out["state_dict"])} backbone tensors to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
