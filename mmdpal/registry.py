@@ -47,9 +47,37 @@ TRANSFORMS = Registry(
 MODELS = Registry('model', parent=MMPRETRAIN_MODELS, locations=['mmdpal.models'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMPRETRAIN_MODEL_WRAPPERS)
 WEIGHT_INITIALIZERS = Registry(
-    'weight initializer', parent=MMPRETRAIN_WEIGHT_INITIALIZERS)
+    'weight initializer',
+    parent=MMPRETRAIN_WEIGHT_INITIALIZERS,
+    locations=['mmdpal.models'])
 
 METRICS = Registry('metric', parent=MMPRETRAIN_METRICS)
 EVALUATORS = Registry("evaluator", parent=MMPRETRAIN_EVALUATORS)
 VISUALIZERS = Registry('visualizer', parent=MMPRETRAIN_VISUALIZERS)
 VISBACKENDS = Registry('vis_backend', parent=MMPRETRAIN_VISBACKENDS)
+
+
+def _reachable_from_every_scope(*registries: Registry) -> None:
+    """Let ``type='mmdpal.X'`` resolve from any scope (mmpose, mmdet, mmseg).
+
+    mmengine's ``Registry.get('mmdpal.X')``, called on a registry of another
+    scope (e.g. mmdet's MODELS while a CrowdDet config builds its neck), looks
+    for the ``mmdpal`` scope among that registry's children and then among the
+    *direct* children of the root registry only; it never walks down the
+    tree. mmdpal's registries are children of mmpretrain's, i.e. grandchildren
+    of the root, so that lookup fails ("mmdpal.X is not in the mmdet::model
+    registry"). Listing each of them also under the root makes the lookup
+    work; their parent stays mmpretrain's, so unscoped names in the mmdpal
+    scope still fall back to mmpretrain and mmengine.
+    """
+    for registry in registries:
+        root = registry._get_root_registry()
+        if root.children.get(registry.scope) is None:
+            root._add_child(registry)
+
+
+_reachable_from_every_scope(
+    RUNNERS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS, OPTIM_WRAPPERS,
+    OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS, DATASETS, DATA_SAMPLERS,
+    TRANSFORMS, MODELS, MODEL_WRAPPERS, WEIGHT_INITIALIZERS, METRICS,
+    EVALUATORS, VISUALIZERS, VISBACKENDS)

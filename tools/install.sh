@@ -11,16 +11,22 @@
 #   1 torchvision only exists as a CUDA build -> use the CUDA torch (it runs on CPU)
 #   2 mmcv 2.1.0 is an sdist that needs pkg_resources, no build isolation and C++20;
 #     its wheel is built once per machine and kept in $MMDPAL_WHEEL_CACHE
+#   2b mmcv 2.1.0's adjust_hue does np.uint8(negative float), an OverflowError
+#     under numpy 2 (ColorJitter with hue > 0 crashes): patched in the sdist
 #   3 mmpose declares chumpy (does not build) -> --no-deps + its real deps
 #   4 xtcocotools wheels are built against numpy 1 -> build it from source
 #   5 mmseg imports ftfy/regex without declaring them
 #   7 opencv-python 5.x lacks HOGDescriptor -> pinned to 4.14.0.94 (constraints)
+#   8 setuptools >= 81 has no pkg_resources, which mmengine imports to resolve
+#     `_base_ = 'mmpose::...'`; torch 2.14 wants >= 77.0.3 -> ">=77.0.3,<81"
 # A second run only checks and finishes in well under 2 minutes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
 WHEEL_CACHE="${MMDPAL_WHEEL_CACHE:-$HOME/.cache/mmdpal/wheels}"
+# the wheel of mmcv 2.1.0 with this script's patches (C++20, numpy-2 hue)
+MMCV_WHEEL_DIR="$WHEEL_CACHE/mmcv-2.1.0-cxx20-np2hue"
 REQ="$ROOT/requirements"
 CONSTRAINTS=(-c "$REQ/constraints.txt")
 MIN_FREE_GB=12
@@ -42,10 +48,12 @@ mmcv_ok() { "$PY" - <<'PYEOF' >/dev/null 2>&1
 import mmcv
 assert mmcv.__version__ == "2.1.0"
 from mmcv.ops import nms  # noqa: F401  (compiled ops present)
+import numpy as np
+mmcv.adjust_hue(np.zeros((2, 2, 3), np.uint8), -0.1)  # patch 2b present
 PYEOF
 }
 
-cached_mmcv_wheel() { ls "$WHEEL_CACHE"/mmcv-2.1.0-*.whl 2>/dev/null | head -n 1 || true; }
+cached_mmcv_wheel() { ls "$MMCV_WHEEL_DIR"/mmcv-2.1.0-*.whl 2>/dev/null | head -n 1 || true; }
 
 if ! mmcv_ok && [ -z "$(cached_mmcv_wheel)" ]; then
     # mmcv must be compiled: that needs a C++20 compiler and the Python headers.
@@ -62,7 +70,7 @@ if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.
     [ "$(free_gb "$SITE")" -ge "$MIN_FREE_GB" ] \
         || die "only $(free_gb "$SITE") GB free at $SITE; torch 2.14.1 with its CUDA libraries needs about $MIN_FREE_GB GB: free some space"
 fi
-mkdir -p "$WHEEL_CACHE" || die "cannot create the wheel cache $WHEEL_CACHE: set MMDPAL_WHEEL_CACHE to a writable folder"
+mkdir -p "$MMCV_WHEEL_DIR" || die "cannot create the wheel cache $MMCV_WHEEL_DIR: set MMDPAL_WHEEL_CACHE to a writable folder"
 
 export PIP_ROOT_USER_ACTION=ignore
 PIP=(pip_quiet install --disable-pip-version-check --progress-bar off "${CONSTRAINTS[@]}")
@@ -75,6 +83,7 @@ pip_quiet() {
 # ---------------------------------------------------------------- torch (trap 1)
 step "torch 2.14.1 + torchvision 0.29.1"
 "${PIP[@]}" -q torch==2.14.1 torchvision==0.29.1
+SETUPTOOLS="setuptools>=77.0.3,<81"  # trap 8
 
 # ---------------------------------------------------------------- mmcv (trap 2)
 if mmcv_ok; then
@@ -90,21 +99,26 @@ else
         pip_quiet download --disable-pip-version-check -q --no-deps --no-binary :all: \
             --no-build-isolation mmcv==2.1.0 -d "$BUILD"
         tar -xzf "$BUILD"/mmcv-2.1.0.tar.gz -C "$BUILD"
-        sed -i 's/-std=c++17/-std=c++20/g' "$BUILD/mmcv-2.1.0/setup.py"
+        SRC="$BUILD/mmcv-2.1.0"
+        sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
+        sed -i 's/np_h += np.uint8(hue_factor \* 255)/np_h += np.uint8(int(hue_factor * 255) % 256)/' \
+            "$SRC/mmcv/image/photometric.py"
+        grep -q 'int(hue_factor \* 255) % 256' "$SRC/mmcv/image/photometric.py" \
+            || die "could not patch mmcv/image/photometric.py (adjust_hue under numpy 2)"
         (cd "$BUILD/mmcv-2.1.0" && MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
             pip_quiet wheel --disable-pip-version-check -q --no-deps --no-build-isolation -w "$BUILD/dist" .)
         # move it in only when complete, so an interrupted build never leaves a bad wheel
-        mv "$BUILD"/dist/mmcv-2.1.0-*.whl "$WHEEL_CACHE"/
+        mv "$BUILD"/dist/mmcv-2.1.0-*.whl "$MMCV_WHEEL_DIR"/
         WHEEL="$(cached_mmcv_wheel)"
-        "${PIP[@]}" -q "setuptools>=77"   # torch 2.14 declares it
     fi
     step "installing $WHEEL"
-    "${PIP[@]}" -q "$WHEEL"
+    "${PIP[@]}" -q --force-reinstall --no-deps "$WHEEL"
+    "${PIP[@]}" -q "$WHEEL"  # its dependencies
 fi
 
 # ---------------------------------------------------------------- the rest of the stack
 step "runtime requirements, mmengine, mmpretrain, mmdet, mmsegmentation"
-"${PIP[@]}" -q -r "$REQ/runtime.txt" -r "$REQ/tests.txt" -r "$REQ/demo.txt" \
+"${PIP[@]}" -q "$SETUPTOOLS" -r "$REQ/runtime.txt" -r "$REQ/tests.txt" -r "$REQ/demo.txt" \
     mmengine==0.10.7 mmpretrain==1.2.0 mmdet==3.3.0 mmsegmentation==1.2.2
 
 # trap 4: xtcocotools against numpy 2
@@ -128,6 +142,15 @@ import torch, torchvision, cv2, numpy
 import mmengine, mmcv, mmpretrain, mmpose, mmdet, mmseg, mmdpal
 from mmcv.ops import nms, RoIAlign  # compiled ops
 import xtcocotools.coco  # noqa: F401
+import pkg_resources  # noqa: F401  (mmengine resolves 'mmpose::' bases with it)
+from mmengine.config import Config  # a cross-repo base config must resolve
+import tempfile, os
+with tempfile.TemporaryDirectory() as d:
+    path = os.path.join(d, "check.py")
+    with open(path, "w") as f:
+        f.write("_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/"
+                "td-hm_ViTPose-small_8xb64-210e_coco-256x192.py'\n")
+    assert Config.fromfile(path).model.backbone.type == "mmpretrain.VisionTransformer"
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
 keep = nms(boxes, torch.tensor([0.9, 0.8]), 0.5)[1]
 assert keep.tolist() == [0], keep

@@ -1,12 +1,12 @@
 """LUPerson-style pretraining data: a folder of person crops or a list file."""
 import multiprocessing
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from mmdpal.registry import DATASETS
+from mmdpal.registry import DATASETS, TRANSFORMS
 from .transforms.loading import BadImageError
 from .utils import IMG_EXTENSIONS, scan_images
 
@@ -39,8 +39,14 @@ class LUPersonDataset(BaseDataset):
                  data_root: str = '',
                  ann_file: str = '',
                  data_prefix: Optional[dict] = None,
+                 pipeline: Sequence = (),
                  max_bad_fraction: float = 0.01,
                  **kwargs):
+        # built with mmdpal's registry, so it works from any default scope
+        pipeline = [
+            TRANSFORMS.build(t) if isinstance(t, dict) else t
+            for t in pipeline
+        ]
         self.max_bad_fraction = max_bad_fraction
         # shared with forked dataloader workers, read by the main process
         self._num_bad = multiprocessing.Value('i', 0)
@@ -48,6 +54,7 @@ class LUPersonDataset(BaseDataset):
             data_root=data_root,
             ann_file=ann_file,
             data_prefix=data_prefix or dict(img_path=''),
+            pipeline=pipeline,
             **kwargs)
 
     def load_data_list(self) -> List[dict]:

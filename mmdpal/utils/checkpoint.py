@@ -7,6 +7,11 @@ Two kinds of checkpoints, two deliberate choices:
   ``meta`` / ``message_hub``; ``resume`` needs them. Rather than turning
   ``weights_only`` off, the exact types mmengine writes are allow-listed with
   :func:`torch.serialization.add_safe_globals` (done on ``import mmdpal``).
+  mmengine also pickles ``HistoryBuffer``'s table of statistics *functions*
+  through ``builtins.getattr``, which must never be allow-listed (it opens
+  attribute walks to arbitrary code); :func:`_pickle_statistics_by_name`
+  makes ``HistoryBuffer`` store the method names instead (the methods
+  themselves are registered again by code on import).
 * Third-party checkpoints (teachers, downloaded weights) are loaded by
   :func:`load_third_party_checkpoint` with ``weights_only=True`` and no
   allow-list beyond torch's own: they can only hold tensors and plain
@@ -21,21 +26,44 @@ _REGISTERED = False
 
 
 def _mmengine_checkpoint_globals():
-    """The non-tensor types that mmengine 0.10.7 puts in a runner checkpoint."""
+    """The non-tensor globals of an mmengine 0.10.7 runner checkpoint: what
+    ``torch.serialization.get_unsafe_globals_in_checkpoint`` lists, plus the
+    numpy 2 dtype classes that ``np.dtype`` instances are built as."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    from mmengine.config.config import ConfigDict
-    dtypes = [type(np.dtype(t)) for t in (
-        np.float64, np.float32, np.float16, np.int64, np.int32, np.int16,
-        np.int8, np.uint8, np.uint32, np.uint64, np.bool_)]
+    numeric_dtypes = [
+        type(np.dtype(t)) for t in (np.float64, np.float32, np.float16,
+                                    np.int64, np.int32, np.int16, np.int8,
+                                    np.uint64, np.uint32, np.uint16, np.uint8,
+                                    np.bool_)
+    ]
     return [
         HistoryBuffer,
-        ConfigDict,
         np.ndarray,
         np.dtype,
         np._core.multiarray._reconstruct,
         np._core.multiarray.scalar,
-        *dtypes,
+        *numeric_dtypes,
     ]
+
+
+def _pickle_statistics_by_name() -> None:
+    """Make mmengine's ``HistoryBuffer`` pickle its statistics methods by
+    name rather than as functions (which pickle through ``getattr``)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state['statistics_methods'] = sorted(self._statistics_methods)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        methods = state.pop('statistics_methods', [])
+        if isinstance(methods, dict):  # written by plain mmengine
+            self._statistics_methods.update(methods)
+        self.__dict__.update(state)
+
+    HistoryBuffer.__getstate__ = __getstate__
+    HistoryBuffer.__setstate__ = __setstate__
 
 
 def register_checkpoint_safe_globals() -> None:
@@ -43,6 +71,7 @@ def register_checkpoint_safe_globals() -> None:
     global _REGISTERED
     if _REGISTERED:
         return
+    _pickle_statistics_by_name()
     torch.serialization.add_safe_globals(_mmengine_checkpoint_globals())
     _REGISTERED = True
 

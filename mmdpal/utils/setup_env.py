@@ -12,11 +12,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             ``mmdpal`` so that ``type='DPALDistiller'`` resolves without a
             prefix. Defaults to True.
     """
-    import mmdpal.datasets  # noqa: F401,F403
-    import mmdpal.engine  # noqa: F401,F403
-    import mmdpal.models  # noqa: F401,F403
-    from mmpretrain.utils import register_all_modules as mmpretrain_register
-    mmpretrain_register(init_default_scope=False)
+    import mmdpal  # noqa: F401  (imports mmpretrain's modules and ours)
 
     if not init_default_scope:
         return

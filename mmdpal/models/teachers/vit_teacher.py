@@ -36,26 +36,33 @@ def min_max_scale(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 
 def pca_shape_mask(patch_tokens: torch.Tensor,
-                   reference: torch.Tensor) -> torch.Tensor:
+                   reference: torch.Tensor,
+                   num_iters: int = 30) -> torch.Tensor:
     """First principal component of each image's patch tokens, in [0, 1].
 
     The authors' variant of M_shape. Unlike their code (one PCA over the whole
     batch, on the CPU, arbitrary sign) this runs per image on the tokens'
-    device, and the sign is fixed so that the component correlates positively
-    with ``reference`` (the class-token attention), so foreground stays high.
+    device, without a host synchronisation (batched power iteration on the
+    C x C covariance instead of an SVD, whose error checks can sync), and the
+    sign is fixed so that the component correlates positively with
+    ``reference`` (the class-token attention): foreground stays high.
 
     Args:
         patch_tokens (Tensor): (B, L, C).
         reference (Tensor): (B, L) map the sign is aligned to.
+        num_iters (int): Power iterations. Defaults to 30.
 
     Returns:
         Tensor: (B, L) in [0, 1].
     """
     x = patch_tokens.float()
     x = x - x.mean(dim=1, keepdim=True)
-    # top right-singular vector of each (L, C) matrix = first PCA direction
-    _, _, v = torch.linalg.svd(x, full_matrices=False)
-    pc1 = torch.einsum('blc,bc->bl', x, v[:, 0])
+    cov = x.transpose(1, 2) @ x  # (B, C, C)
+    v = torch.ones(x.shape[0], x.shape[2], 1, device=x.device) / x.shape[2]**.5
+    for _ in range(num_iters):
+        v = cov @ v
+        v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    pc1 = (x @ v)[..., 0]  # (B, L)
     ref = reference.float() - reference.float().mean(dim=1, keepdim=True)
     sign = torch.sign((pc1 * ref).sum(dim=1, keepdim=True))
     sign = torch.where(sign == 0, torch.ones_like(sign), sign)

@@ -1,0 +1,3 @@
+from .strict_pretrained import StrictPretrained
+
+__all__ = ['StrictPretrained']

@@ -1,0 +1,243 @@
+"""Strict loading of a pretrained DPAL student into a downstream model.
+
+mmengine's ``Pretrained`` initializer loads with ``strict=False`` and only
+warns about missing, unexpected or mis-shaped keys, so a checkpoint of another
+architecture silently leaves a randomly initialized backbone. It also cannot
+load the DPAL student into ``mmpretrain.VisionTransformer`` at all: the
+student's position embedding has a class-token slot and a 16x8 grid (256x128
+input), and the ViT's own load hook only understands square grids.
+``StrictPretrained`` loads the backbone part of a checkpoint, resizes the
+position embedding, and fails with the full list of mismatches.
+"""
+import logging
+import math
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import update_init_info
+from mmengine.runner.checkpoint import CheckpointLoader
+from mmpretrain.models.utils import resize_pos_embed
+
+from mmdpal.registry import WEIGHT_INITIALIZERS
+
+
+@WEIGHT_INITIALIZERS.register_module()
+class StrictPretrained:
+    """Initialize one part of a model (e.g. the backbone) from a checkpoint,
+    strictly.
+
+    Set it as the ``init_cfg`` of the whole model, not of the backbone::
+
+        model = dict(
+            init_cfg=dict(
+                type='mmdpal.StrictPretrained',
+                checkpoint='checkpoints/dpal_vit-ti_student.pth',
+                prefix='backbone.',
+                pos_embed_grid=(16, 8),
+                unused_keys=['cls_token']),
+            backbone=dict(type='mmpretrain.VisionTransformer', ...,
+                          init_cfg=None))
+
+    The checkpoint's tensors under ``prefix`` (``backbone.*``, as written by
+    ``tools/model_converters/extract_student.py``) must match the model's
+    parameters and buffers under the same prefix one to one: any missing,
+    unexpected or mis-shaped key raises one error that lists them all. Only
+    the keys in ``unused_keys`` may be left over, and only when the model has
+    no such parameter (the class token of a ViT fine-tuned without one).
+    A ``pos_embed`` is resized first: its class-token slot is dropped when the
+    model has none, and its ``pos_embed_grid`` is bicubically resized to the
+    model's patch grid.
+
+    Why on the model and not on the backbone: mmengine applies an init_cfg
+    whose type is not exactly ``'Pretrained'`` *before* the children's
+    ``init_weights`` (which re-draw the ViT's FFN weights), and
+    ``mmpretrain.VisionTransformer`` re-draws its ``pos_embed`` after loading
+    unless its own init_cfg type is ``'Pretrained'``. Working from the parent,
+    this initializer loads the part and marks it initialized (``is_init``),
+    so that mmengine skips that part's ``init_weights`` altogether.
+
+    Args:
+        checkpoint (str): Path (or URL) of the checkpoint.
+        prefix (str): The part of the model to load, with a trailing dot,
+            e.g. ``'backbone.'``; the checkpoint keys under it are used.
+            Defaults to ``'backbone.'``.
+        pos_embed_grid (tuple[int, int], optional): ``(rows, cols)`` of the
+            patch grid the checkpoint's ``pos_embed`` was trained on, e.g.
+            ``(16, 8)`` for 256x128 images and 16-pixel patches. None means
+            square. Defaults to None.
+        unused_keys (Sequence[str]): Checkpoint keys (relative to ``prefix``)
+            that may be left unused because the model has no such tensor.
+            Defaults to ().
+        map_location (str): Where to load the tensors. Defaults to 'cpu'.
+    """
+
+    def __init__(self,
+                 checkpoint: str,
+                 prefix: str = 'backbone.',
+                 pos_embed_grid: Optional[Tuple[int, int]] = None,
+                 unused_keys: Sequence[str] = (),
+                 map_location: str = 'cpu') -> None:
+        if not prefix or not prefix.endswith('.'):
+            raise ValueError(
+                f'prefix must name a part of the model and end with a dot, '
+                f'e.g. "backbone.", got {prefix!r}')
+        self.checkpoint = checkpoint
+        self.prefix = prefix
+        self.pos_embed_grid = (tuple(pos_embed_grid)
+                               if pos_embed_grid is not None else None)
+        self.unused_keys = tuple(unused_keys)
+        self.map_location = map_location
+
+    def __call__(self, module: torch.nn.Module) -> None:
+        name = self.prefix[:-1]
+        try:
+            target = module.get_submodule(name)
+        except AttributeError:
+            raise KeyError(
+                f'StrictPretrained: the model has no part named {name!r} '
+                f'(prefix {self.prefix!r}); its parts are '
+                f'{[n for n, _ in module.named_children()]}. Set '
+                'StrictPretrained as the init_cfg of the whole model, not of '
+                'the part it loads') from None
+
+        state = self._load_part()
+        unused = [k for k in self.unused_keys
+                  if k in state and k not in target.state_dict()]
+        for key in unused:
+            state.pop(key)
+        resized = self._fit_pos_embeds(state, target)
+        self._check(state, target)
+        target.load_state_dict(state, strict=True)
+        if isinstance(target, BaseModule):
+            # mmengine then skips target.init_weights(), which would re-draw
+            # what was just loaded.
+            target._is_init = True
+
+        print_log(self._loaded_message(state, unused, resized),
+                  logger='current', level=logging.INFO)
+        if hasattr(module, '_params_init_info'):
+            update_init_info(module, init_info=self._get_init_info())
+
+    def _load_part(self) -> 'OrderedDict[str, torch.Tensor]':
+        """The checkpoint's tensors under ``prefix``, without the prefix."""
+        if '://' not in self.checkpoint and not osp.isfile(self.checkpoint):
+            raise FileNotFoundError(
+                f'StrictPretrained: checkpoint {self.checkpoint!r} not found. '
+                'Write it with tools/model_converters/extract_student.py '
+                '(from a DPAL checkpoint) and pass it with --cfg-options '
+                'model.init_cfg.checkpoint=PATH')
+        ckpt = CheckpointLoader.load_checkpoint(
+            self.checkpoint, map_location=self.map_location)
+        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+        part = OrderedDict((k[len(self.prefix):], v) for k, v in state.items()
+                           if k.startswith(self.prefix))
+        if not part:
+            raise KeyError(
+                f'StrictPretrained: checkpoint {self.checkpoint!r} has no '
+                f'"{self.prefix}*" keys (found e.g. {list(state)[:5]}); pass '
+                'the output of tools/model_converters/extract_student.py')
+        return part
+
+    def _fit_pos_embeds(self, state: dict, target: torch.nn.Module) -> list:
+        """Resize every ``*pos_embed`` of ``state`` to the model's one.
+
+        Returns:
+            list[str]: One description per resized key, for the log.
+        """
+        expected = target.state_dict()
+        resized = []
+        for key in list(state):
+            if not (key == 'pos_embed' or key.endswith('.pos_embed')):
+                continue
+            if key not in expected or state[key].shape == expected[key].shape:
+                continue
+            src = state[key]
+            owner = target if key == 'pos_embed' else target.get_submodule(
+                key[:-len('.pos_embed')])
+            dst_grid = tuple(getattr(owner, 'patch_resolution', ()))
+            dst_extra = getattr(owner, 'num_extra_tokens', 0)
+            if (src.ndim != 3 or src.shape[-1] != expected[key].shape[-1]
+                    or len(dst_grid) != 2):
+                continue  # reported as a shape mismatch by _check
+            length = src.shape[1]
+            if self.pos_embed_grid is not None:
+                src_grid = self.pos_embed_grid
+            else:  # square, with or without a class-token slot
+                src_grid = (math.isqrt(length), math.isqrt(length))
+            src_extra = length - src_grid[0] * src_grid[1]
+            if src_extra not in (0, 1) or dst_extra > src_extra:
+                raise ValueError(
+                    f'StrictPretrained: {self.prefix}{key} of '
+                    f'{self.checkpoint!r} has {length} tokens, which is not '
+                    f'a {src_grid[0]}x{src_grid[1]} grid plus at most one '
+                    f'class token (model: {dst_extra} extra tokens + '
+                    f'{dst_grid[0]}x{dst_grid[1]}); set pos_embed_grid to '
+                    'the grid the checkpoint was trained on')
+            patches = resize_pos_embed(
+                src[:, src_extra:],
+                src_grid,
+                dst_grid,
+                mode=getattr(owner, 'interpolate_mode', 'bicubic'),
+                num_extra_tokens=0)
+            state[key] = torch.cat([src[:, :dst_extra], patches], dim=1)
+            resized.append(
+                f'{key}: {src_extra} extra + {src_grid[0]}x{src_grid[1]} -> '
+                f'{dst_extra} extra + {dst_grid[0]}x{dst_grid[1]}')
+        return resized
+
+    def _check(self, state: dict, target: torch.nn.Module) -> None:
+        """Raise one error listing every key that does not fit."""
+        expected = target.state_dict()
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        mismatched = [
+            f'{k}: checkpoint {tuple(state[k].shape)} vs model '
+            f'{tuple(expected[k].shape)}' for k in state
+            if k in expected and state[k].shape != expected[k].shape
+        ]
+        if not (missing or unexpected or mismatched):
+            return
+        lines = [
+            f'StrictPretrained: checkpoint {self.checkpoint!r} does not fit '
+            f'model.{self.prefix[:-1]} ({type(target).__name__}); keys '
+            f'relative to {self.prefix!r}:'
+        ]
+        if mismatched:
+            lines.append(f'{len(mismatched)} shape mismatch(es):')
+            lines += [f'  {m}' for m in mismatched]
+        if missing:
+            lines.append(f'{len(missing)} missing in the checkpoint:')
+            lines += [f'  {k}' for k in missing]
+        if unexpected:
+            lines.append(f'{len(unexpected)} unexpected (not in the model; '
+                         f'allowed unused: {list(self.unused_keys)}):')
+            lines += [f'  {k}' for k in unexpected]
+        raise RuntimeError('\n'.join(lines))
+
+    def _loaded_message(self, state: dict, unused: list, resized: list) -> str:
+        groups = OrderedDict()
+        for key in state:
+            group = re.sub(r'\.\d+\.', '.*.', key, count=1)
+            groups[group] = groups.get(group, 0) + 1
+        names = ', '.join(g if n == 1 else f'{g} (x{n})'
+                          for g, n in groups.items())
+        lines = [
+            f'StrictPretrained: loaded all {len(state)} tensors of '
+            f'model.{self.prefix[:-1]} from {self.checkpoint} '
+            f'(keys "{self.prefix}*"): {names}'
+        ]
+        if resized:
+            lines.append(f'  resized: {"; ".join(resized)}')
+        if unused:
+            lines.append(f'  in the checkpoint, unused by the model (as '
+                         f'expected): {", ".join(unused)}')
+        return '\n'.join(lines)
+
+    def _get_init_info(self) -> str:
+        return (f'{self.__class__.__name__}: {self.prefix}* from '
+                f'{self.checkpoint}')

@@ -1,0 +1,217 @@
+"""The DPAL student in mmseg: ViT + MultiLevelNeck + UperNet on LIP
+(configs/downstream/mmseg/, configs/_base_/datasets/lip.py).
+
+Chain: a student checkpoint -> tools/train.py (two iterations) ->
+tools/test.py with mmseg's IoUMetric (mIoU, mAcc), on generated LIP-format
+data (jpg + png label masks); the metric fed the ground truth; the bad
+inputs.
+"""
+import glob
+import json
+import math
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from downstream_utils import (REPO, TINY_CONFIGS, mmseg_data_options,
+                              run_tool, train_log, train_losses, write_lip)
+
+CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmseg',
+                  'dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384.py')
+LIP_BASE = osp.join(REPO, 'configs', '_base_', 'datasets', 'lip.py')
+TINY = osp.join(TINY_CONFIGS, 'tiny_lip.py')
+NUM_CLASSES = 20
+
+
+def test_lip_base_config_reads_the_lip_layout(tmp_path):
+    """configs/_base_/datasets/lip.py builds mmseg's LIPDataset on the
+    images/{split} + annotations/{split} layout, 20 classes, and its
+    pipeline yields crops of at most 576x384 with their label map."""
+    import mmseg.datasets  # noqa: F401
+    from mmseg.registry import DATASETS
+    masks = write_lip(str(tmp_path), 'training', num_images=3,
+                      size=(640, 420))
+    cfg = Config.fromfile(LIP_BASE)
+    cfg.train_dataloader.dataset.data_root = str(tmp_path)
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    assert len(dataset) == 3
+    assert len(dataset.metainfo['classes']) == NUM_CLASSES
+    assert sorted(dataset.get_data_info(i)['seg_map_path']
+                  for i in range(3)) == sorted(masks)
+    assert cfg.crop_size == (576, 384)
+    sample = dataset[0]
+    h, w = sample['inputs'].shape[-2:]
+    assert h <= 576 and w <= 384
+    seg = sample['data_samples'].gt_sem_seg.data
+    assert seg.shape[-2:] == (h, w)
+    assert set(seg.unique().tolist()) <= set(range(NUM_CLASSES)) | {255}
+
+
+def test_config_loads_the_student_strictly(vit_ti_student):
+    """The LIP config builds in mmseg's scope, loads every student tensor
+    into the 192-dim ViT (blocks 3, 6, 9, 12 out) and predicts 20 classes."""
+    import mmdpal  # noqa: F401
+    from mmseg.registry import MODELS
+    path, student = vit_ti_student
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.init_cfg.checkpoint = path
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    backbone = model.backbone.state_dict()
+    for key in ('patch_embed.projection.weight', 'layers.8.ln2.weight',
+                'ln1.weight'):
+        assert torch.equal(backbone[key], student[key]), key
+    assert model.backbone.patch_resolution == (36, 24)
+    assert backbone['pos_embed'].shape == (1, 36 * 24, 192)
+    assert list(model.backbone.out_indices) == [2, 5, 8, 11]
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.rand(1, 3, 576, 384), None, mode='tensor')
+    assert logits.shape == (1, NUM_CLASSES, 144, 96)
+    assert cfg.optim_wrapper.optimizer.lr == 7e-4
+    assert cfg.train_cfg.max_epochs == 150
+
+
+def iou_evaluator():
+    """The tiny config's test metric (mmseg IoUMetric), built through the
+    registry as the runner builds it, with LIP's classes."""
+    import mmdpal  # noqa: F401
+    from mmseg.datasets import LIPDataset
+    from mmseg.registry import METRICS
+    cfg = Config.fromfile(TINY)
+    init_default_scope('mmseg')
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = LIPDataset.METAINFO
+    return metric
+
+
+def evaluate(metric, pairs):
+    for pred, label in pairs:
+        metric.process([], [
+            dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
+                 gt_sem_seg=dict(data=torch.from_numpy(label)[None]))
+        ])
+    return metric.evaluate(len(pairs))
+
+
+def test_iou_metric_gives_a_perfect_score_on_the_ground_truth(tmp_path):
+    masks = write_lip(str(tmp_path), 'val', num_images=2, seed=1)
+    labels = [cv2.imread(m, cv2.IMREAD_UNCHANGED).astype(np.int64)
+              for m in masks]
+    metrics = evaluate(iou_evaluator(), [(lab, lab) for lab in labels])
+    assert metrics == {'aAcc': 100.0, 'mIoU': 100.0, 'mAcc': 100.0}
+
+    # control: the left and right arms swapped in the predictions
+    swapped = []
+    for lab in labels:
+        pred = lab.copy()
+        pred[lab == 14], pred[lab == 15] = 15, 14
+        swapped.append((pred, lab))
+    metrics = evaluate(iou_evaluator(), swapped)
+    # 11 classes present (background + 10 parts), 2 of them all wrong
+    assert metrics['mIoU'] == pytest.approx(100 * 9 / 11, abs=0.01)
+    assert metrics['mAcc'] == pytest.approx(100 * 9 / 11, abs=0.01)
+
+
+def test_missing_image_folder_names_the_path(tmp_path, tiny_student):
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(TINY)
+    cfg.merge_from_dict(dict(
+        work_dir=str(tmp_path / 'work'),
+        model=dict(init_cfg=dict(checkpoint=tiny_student[0]))))
+    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'LIP')
+    with pytest.raises(FileNotFoundError,
+                       match=osp.join('LIP', 'images', 'training')):
+        Runner.from_cfg(cfg).train()
+
+
+@pytest.mark.slow
+def test_missing_student_checkpoint_fails_train_py(tmp_path):
+    """tools/train.py without the student: one error naming the path (and
+    how to make it), before any training."""
+    write_lip(str(tmp_path), 'train', num_images=2)
+    write_lip(str(tmp_path), 'val', num_images=1, seed=1)
+    missing = str(tmp_path / 'checkpoints' / 'dpal_vit-ti_student.pth')
+    result = run_tool([
+        'tools/train.py', TINY, '--work-dir', str(tmp_path / 'work'),
+        '--cfg-options', *mmseg_data_options(str(tmp_path)),
+        f'model.init_cfg.checkpoint={missing}'
+    ])
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith('FileNotFoundError')
+    assert missing in error and 'extract_student.py' in error
+    assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
+
+
+def miou_of_pngs(pred_dir, label_paths):
+    """mIoU / mAcc / aAcc (in %) of the predicted PNGs against the labels,
+    computed here from the files."""
+    inter = np.zeros(NUM_CLASSES)
+    union = np.zeros(NUM_CLASSES)
+    area_label = np.zeros(NUM_CLASSES)
+    for path in label_paths:
+        label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        pred = cv2.imread(osp.join(pred_dir, osp.basename(path)),
+                          cv2.IMREAD_UNCHANGED)
+        assert pred.shape == label.shape
+        for c in range(NUM_CLASSES):
+            p, t = pred == c, label == c
+            inter[c] += (p & t).sum()
+            union[c] += (p | t).sum()
+            area_label[c] += t.sum()
+    with np.errstate(invalid='ignore', divide='ignore'):
+        iou = np.where(union > 0, inter / union, np.nan)
+        acc = np.where(area_label > 0, inter / area_label, np.nan)
+    return dict(
+        mIoU=100 * np.nanmean(iou),
+        mAcc=100 * np.nanmean(acc),
+        aAcc=100 * inter.sum() / area_label.sum())
+
+
+@pytest.mark.slow
+def test_lip_chain_train_then_test(tmp_path, tiny_student):
+    path, state = tiny_student
+    write_lip(str(tmp_path), 'train', num_images=4, seed=0)
+    labels = write_lip(str(tmp_path), 'val', num_images=2, seed=1)
+    data_options = mmseg_data_options(str(tmp_path))
+    work = str(tmp_path / 'work')
+    result = run_tool([
+        'tools/train.py', TINY, '--work-dir', work, '--cfg-options',
+        *data_options, f'model.init_cfg.checkpoint={path}'
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = train_log(work)
+    assert (f'StrictPretrained: loaded all {len(state) - 1} tensors of '
+            'model.backbone') in log
+    assert 'unused by the model (as expected): cls_token' in log
+    assert 'pos_embed: 1 extra + 4x2 -> 0 extra + 6x4' in log
+    losses = train_losses(work)
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    tuned = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu',
+                       weights_only=True)['state_dict']
+    drift = (tuned['backbone.layers.0.attn.qkv.weight'] -
+             state['layers.0.attn.qkv.weight']).abs().max().item()
+    assert 0 < drift < 1e-2
+
+    pred_dir = str(tmp_path / 'preds')
+    out = str(tmp_path / 'metrics.json')
+    result = run_tool([
+        'tools/test.py', TINY, osp.join(work, 'epoch_1.pth'), '--work-dir',
+        work, '--out', out, '--cfg-options', *data_options,
+        f'test_evaluator.output_dir={pred_dir}'
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out) as f:
+        metrics = json.load(f)
+    # the reported numbers are those of the predictions it wrote
+    expected = miou_of_pngs(pred_dir, labels)
+    for key in ('mIoU', 'mAcc', 'aAcc'):
+        assert metrics[key] == pytest.approx(expected[key], abs=0.01), key

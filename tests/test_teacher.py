@@ -1,0 +1,157 @@
+"""The frozen teacher: strict loading, frozen, attention, targets, grids."""
+import os.path as osp
+
+import pytest
+import torch
+from conftest import TINY_TEACHER_ARCH, save_tiny_teacher
+from mmpretrain.models import VisionTransformer
+
+from mmdpal.models import ViTTeacher, pca_shape_mask
+
+
+def vit_cfg(**kw):
+    cfg = dict(type='mmpretrain.VisionTransformer', arch=TINY_TEACHER_ARCH,
+               img_size=(64, 32), patch_size=8)
+    cfg.update(kw)
+    return cfg
+
+
+@pytest.fixture
+def teacher_ckpt(tmp_path):
+    return save_tiny_teacher(str(tmp_path / 'teacher.pth'))
+
+
+def test_teacher_loads_strictly_and_is_frozen(teacher_ckpt):
+    teacher = ViTTeacher(vit_cfg(), teacher_ckpt)
+    saved = torch.load(teacher_ckpt, weights_only=True)
+    for k, v in teacher.vit.state_dict().items():
+        assert torch.equal(v, saved[k]), k
+    assert all(not p.requires_grad for p in teacher.parameters())
+    teacher.train()
+    assert not teacher.training and not teacher.vit.training
+    # the runner calls init_weights(): it must not touch the loaded weights
+    teacher.init_weights()
+    assert torch.equal(teacher.vit.pos_embed, saved['pos_embed'])
+    out = teacher(torch.randn(2, 3, 64, 32), (8, 4))
+    assert not out.cls_token.requires_grad  # run under no_grad
+
+
+def test_missing_teacher_file_names_it(tmp_path):
+    path = str(tmp_path / 'nope.pth')
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        ViTTeacher(vit_cfg(), path)
+
+
+def test_teacher_keys_that_do_not_match_are_listed(tmp_path, teacher_ckpt):
+    state = torch.load(teacher_ckpt, weights_only=True)
+    del state['layers.1.attn.qkv.weight']
+    state['head.weight'] = torch.zeros(3)
+    state['pos_embed'] = state['pos_embed'][:, :5]
+    bad = str(tmp_path / 'bad.pth')
+    torch.save(state, bad)
+    with pytest.raises(KeyError) as e:
+        ViTTeacher(vit_cfg(), bad)
+    msg = str(e.value)
+    assert 'layers.1.attn.qkv.weight' in msg and 'head.weight' in msg
+    assert 'pos_embed' in msg and '1 missing' in msg
+
+
+def test_last_block_attention_equals_plain_recomputation(teacher_ckpt):
+    torch.manual_seed(0)
+    teacher = ViTTeacher(vit_cfg(), teacher_ckpt)
+    img = torch.randn(2, 3, 64, 32)
+    out = teacher(img, (8, 4))
+
+    # plain recomputation from the same weights: run mmpretrain's own ViT
+    # (fused attention everywhere) up to the last block, then q.k^T by hand
+    vit = VisionTransformer(arch=TINY_TEACHER_ARCH, img_size=(64, 32),
+                            patch_size=8, out_type='raw')
+    vit.eval()
+    vit.load_state_dict(torch.load(teacher_ckpt, weights_only=True))
+    captured = {}
+    last = vit.layers[-1]
+    last.register_forward_pre_hook(lambda m, a: captured.update(x=a[0]))
+    with torch.no_grad():
+        final = vit(img)[0]
+    x = last.ln1(captured['x'])
+    w, b = last.attn.qkv.weight, last.attn.qkv.bias
+    C = x.shape[-1]
+    heads = TINY_TEACHER_ARCH['num_heads']
+    q = (x @ w[:C].T + b[:C]).unflatten(-1, (heads, -1)).transpose(1, 2)
+    k = (x @ w[C:2 * C].T + b[C:2 * C]).unflatten(-1, (heads, -1)).transpose(
+        1, 2)
+    attn = torch.softmax(q @ k.transpose(-2, -1) / (C // heads)**0.5, dim=-1)
+    torch.testing.assert_close(out.attention, attn, rtol=1e-5, atol=1e-6)
+    # the explicit last block gives the same tokens as mmpretrain's forward
+    torch.testing.assert_close(out.cls_token, final[:, 0], rtol=1e-5,
+                               atol=1e-5)
+    torch.testing.assert_close(out.patch_tokens, final[:, 1:], rtol=1e-5,
+                               atol=1e-5)
+    # paper targets: M_shape = head-mean class attention, min-max scaled
+    cls_attn = attn.mean(1)[:, 0, 1:]
+    lo, hi = cls_attn.min(1, keepdim=True)[0], cls_attn.max(1, keepdim=True)[0]
+    torch.testing.assert_close(out.shape_mask, (cls_attn - lo) / (hi - lo))
+    rel = attn.mean(1)[:, 1:, 1:]
+    torch.testing.assert_close(out.relation, rel / rel.sum(-1, keepdim=True))
+
+
+def test_grid_alignment_for_another_patch_size(tmp_path):
+    """A patch-14 teacher against a patch-8 student grid (8 x 4 tokens)."""
+    vit = VisionTransformer(arch=TINY_TEACHER_ARCH, img_size=(56, 28),
+                            patch_size=14, out_type='raw')
+    path = str(tmp_path / 't14.pth')
+    torch.save(vit.state_dict(), path)
+    img = torch.randn(2, 3, 64, 32)
+    resize = ViTTeacher(vit_cfg(img_size=(56, 28), patch_size=14), path,
+                        align='resize_input')
+    out = resize(img, (8, 4))
+    assert out.attention.shape[-1] == 1 + 8 * 4  # teacher ran at 112x56
+    interp = ViTTeacher(vit_cfg(img_size=(56, 28), patch_size=14), path,
+                        align='interpolate_tokens')
+    out2 = interp(img, (8, 4))
+    assert out2.attention.shape[-1] == 1 + 4 * 2  # ran at 56x28 (4x2 grid)
+    for o in (out, out2):
+        assert o.patch_tokens.shape == (2, 32, 48)
+        assert o.shape_mask.shape == (2, 32)
+        assert o.shape_mask.min() >= 0 and o.shape_mask.max() <= 1
+        torch.testing.assert_close(o.relation.sum(-1), torch.ones(2, 32))
+
+
+def test_authors_variants_pca_mask_and_similarity(teacher_ckpt):
+    torch.manual_seed(0)
+    teacher = ViTTeacher(vit_cfg(), teacher_ckpt, shape_mask='pca',
+                         relation='similarity')
+    out = teacher(torch.randn(2, 3, 64, 32), (8, 4))
+    p = out.patch_tokens
+    sim = torch.softmax(p @ p.transpose(1, 2) / p.shape[-1]**0.5, -1)
+    torch.testing.assert_close(out.relation, sim)
+    assert out.shape_mask.amin(1).abs().max() < 1e-6
+    torch.testing.assert_close(out.shape_mask.amax(1), torch.ones(2))
+
+
+def test_pca_mask_sign_is_fixed_by_the_reference():
+    torch.manual_seed(0)
+    # foreground tokens (first 6) differ from background along one direction
+    tokens = torch.randn(1, 16, 8) * 0.05
+    tokens[:, :6, 0] += 3.0
+    ref = torch.zeros(1, 16)
+    ref[:, :6] = 1.0
+    m1 = pca_shape_mask(tokens, ref)
+    m2 = pca_shape_mask(-tokens, ref)  # flipped features, same foreground
+    for m in (m1, m2):
+        assert m[0, :6].min() > 0.9 and m[0, 6:].max() < 0.1
+
+
+def test_pca_mask_matches_svd_first_component():
+    torch.manual_seed(0)
+    tokens = torch.randn(3, 20, 6) @ torch.diag(torch.tensor(
+        [4., 1., .5, .3, .2, .1]))
+    ref = torch.randn(3, 20)
+    mask = pca_shape_mask(tokens, ref)
+    x = tokens - tokens.mean(1, keepdim=True)
+    _, _, vh = torch.linalg.svd(x, full_matrices=False)
+    pc1 = torch.einsum('blc,bc->bl', x, vh[:, 0])
+    for b in range(3):
+        p = pc1[b] * torch.sign((pc1[b] * (ref[b] - ref[b].mean())).sum())
+        expected = (p - p.min()) / (p.max() - p.min())
+        torch.testing.assert_close(mask[b], expected, rtol=1e-4, atol=1e-4)
