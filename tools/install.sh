@@ -26,7 +26,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
 WHEEL_CACHE="${MMDPAL_WHEEL_CACHE:-$HOME/.cache/mmdpal/wheels}"
 # the wheel of mmcv 2.1.0 with this script's patches (C++20, numpy-2 hue)
-MMCV_WHEEL_DIR="$WHEEL_CACHE/mmcv-2.1.0-cxx20-np2hue"
+MMCV_WHEEL_DIR="$WHEEL_CACHE/mmcv-2.1.0-cxx20-np2hue-v2"
 REQ="$ROOT/requirements"
 CONSTRAINTS=(-c "$REQ/constraints.txt")
 MIN_FREE_GB=12
@@ -49,7 +49,8 @@ import mmcv
 assert mmcv.__version__ == "2.1.0"
 from mmcv.ops import nms  # noqa: F401  (compiled ops present)
 import numpy as np
-mmcv.adjust_hue(np.zeros((2, 2, 3), np.uint8), -0.1)  # patch 2b present
+for backend in ("cv2", "pillow"):  # patch 2b present in both code paths
+    mmcv.adjust_hue(np.zeros((2, 2, 3), np.uint8), -0.1, backend=backend)
 PYEOF
 }
 
@@ -101,9 +102,10 @@ else
         tar -xzf "$BUILD"/mmcv-2.1.0.tar.gz -C "$BUILD"
         SRC="$BUILD/mmcv-2.1.0"
         sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
-        sed -i 's/np_h += np.uint8(hue_factor \* 255)/np_h += np.uint8(int(hue_factor * 255) % 256)/' \
+        # both the cv2 and the pillow code path of adjust_hue
+        sed -i 's/+= np.uint8(hue_factor \* 255)/+= np.uint8(int(hue_factor * 255) % 256)/g' \
             "$SRC/mmcv/image/photometric.py"
-        grep -q 'int(hue_factor \* 255) % 256' "$SRC/mmcv/image/photometric.py" \
+        [ "$(grep -c 'int(hue_factor \* 255) % 256' "$SRC/mmcv/image/photometric.py")" = 2 ] \
             || die "could not patch mmcv/image/photometric.py (adjust_hue under numpy 2)"
         (cd "$BUILD/mmcv-2.1.0" && MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
             pip_quiet wheel --disable-pip-version-check -q --no-deps --no-build-isolation -w "$BUILD/dist" .)
@@ -141,6 +143,8 @@ import importlib
 import torch, torchvision, cv2, numpy
 import mmengine, mmcv, mmpretrain, mmpose, mmdet, mmseg, mmdpal
 from mmcv.ops import nms, RoIAlign  # compiled ops
+for backend in ("cv2", "pillow"):  # patch 2b (numpy 2 hue)
+    mmcv.adjust_hue(numpy.zeros((2, 2, 3), numpy.uint8), -0.1, backend=backend)
 import xtcocotools.coco  # noqa: F401
 import pkg_resources  # noqa: F401  (mmengine resolves 'mmpose::' bases with it)
 from mmengine.config import Config  # a cross-repo base config must resolve

@@ -25,52 +25,12 @@ model = dict(
     teacher={{_base_.teacher}},
     decoder=dict(out_dims=384))
 
+# the Table 6 views and copy-paste, at half size
 global_view = [
-    dict(
-        type='RandomResizedCrop',
-        scale=(128, 64),
-        crop_ratio_range=(0.8, 1.0),
-        aspect_ratio_range=(0.4, 0.6),
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=1.0),
+    dict(_base_.global_view[0], scale=(128, 64)), *_base_.global_view[1:]
 ]
-local_view = [
-    dict(
-        type='RandomResizedCrop',
-        scale=(64, 48),
-        crop_ratio_range=(0.05, 0.8),
-        aspect_ratio_range=(0.4, 0.6),
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-]
+local_view = [dict(_base_.local_view[0], scale=(64, 48)), *_base_.local_view[1:]]
+load, multi_view, copy_paste, pack = _base_.train_pipeline
 train_dataloader = dict(
     batch_size=32,
     num_workers=1,
@@ -81,21 +41,14 @@ train_dataloader = dict(
         ann_file='',
         data_prefix=dict(img_path='train/'),
         pipeline=[
-            dict(type='LoadPersonImage'),
+            load,
+            dict(multi_view, transforms=[global_view, local_view]),
             dict(
-                type='MultiView',
-                num_views=[1, 2],
-                transforms=[global_view, local_view]),
-            dict(
-                type='CopyPasteMultiPerson',
+                copy_paste,
                 background_dir=data_root + 'backgrounds/',
                 size=(128, 128),
-                person_size=(64, 48),
-                background_scale=(0.2, 1.0),
-                alpha=0.7),
-            dict(
-                type='PackInputs',
-                algorithm_keys=['person_boxes', 'person_masks']),
+                person_size=(64, 48)),
+            pack,
         ]))
 
 optim_wrapper = dict(

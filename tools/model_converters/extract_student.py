@@ -3,10 +3,16 @@
     python tools/model_converters/extract_student.py \
         work_dirs/vit-ti_path-b_lup1m/epoch_100.pth checkpoints/dpal_vit-ti.pth
 
-The output is ``{'state_dict': {'backbone.<key>': tensor}, 'meta': {...}}``:
-``mmpretrain.VisionTransformer`` (and the configs in configs/downstream/) load
-it with ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
-The decoder and (never saved) teacher are left out.
+The output is ``{'state_dict': {'backbone.<key>': tensor}, 'meta': {...}}``.
+At the pretraining input size, ``mmpretrain.VisionTransformer`` loads it with
+``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
+(0 missing keys). The configs in configs/downstream/ fine-tune at other sizes
+(256x192, 1400x800, 576x384), where the student's non-square 16x8 position
+grid must be resized, which mmpretrain's load hook cannot do (it assumes a
+square grid): they load it with
+``model.init_cfg=dict(type='mmdpal.StrictPretrained', ...)``, which also
+fails on any missing / unexpected / mis-shaped key. The decoder and the
+(never saved) teacher are left out.
 """
 import argparse
 import os

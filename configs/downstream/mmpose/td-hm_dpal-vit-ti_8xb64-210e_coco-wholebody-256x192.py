@@ -21,19 +21,13 @@ custom_imports = dict(
     ],
     allow_failed_imports=False)
 
-# ViTPose's optimizer (td-hm_ViTPose-small_8xb64-210e_coco-256x192.py)
+# ViTPose's optimizer (td-hm_ViTPose-small_8xb64-210e_coco-256x192.py); the
+# layer-decay constructor itself keeps biases, norms and pos_embed out of
+# weight decay.
 optim_wrapper = dict(
     optimizer=dict(
         type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.1),
-    paramwise_cfg=dict(
-        num_layers=12,
-        layer_decay_rate=0.8,
-        custom_keys={
-            'bias': dict(decay_mult=0.0),
-            'pos_embed': dict(decay_mult=0.0),
-            'norm': dict(decay_mult=0.0),
-        },
-    ),
+    paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.8),
     constructor='LayerDecayOptimWrapperConstructor',
     clip_grad=dict(max_norm=1., norm_type=2),
 )

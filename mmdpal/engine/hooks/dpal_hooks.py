@@ -38,26 +38,26 @@ class BadImageLoggerHook(Hook):
 
     def __init__(self, interval: int = 1000):
         self.interval = interval
-        self._last = 0
+        self._last_logged = None
 
-    def _log(self, runner) -> None:
+    def _log(self, runner, only_if_changed: bool) -> None:
         dataset = runner.train_dataloader.dataset
         num_bad = getattr(dataset, 'num_bad_images', None)
-        if num_bad is None:
+        if num_bad is None or (only_if_changed
+                               and num_bad == self._last_logged):
             return
-        if num_bad != self._last or self._last == 0:
-            runner.logger.info(
-                f'undecodable training images skipped so far: {num_bad} of '
-                f'{len(dataset)} ({100 * num_bad / max(len(dataset), 1):.3f}%)')
-        self._last = num_bad
+        runner.logger.info(
+            f'undecodable training images skipped so far: {num_bad} of '
+            f'{len(dataset)} ({100 * num_bad / max(len(dataset), 1):.3f}%)')
+        self._last_logged = num_bad
 
     def after_train_epoch(self, runner) -> None:
-        self._log(runner)
+        self._log(runner, only_if_changed=False)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
         if self.every_n_train_iters(runner, self.interval):
-            self._log(runner)
+            self._log(runner, only_if_changed=True)
 
 
 @HOOKS.register_module()

