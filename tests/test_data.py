@@ -5,7 +5,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, write_backgrounds, write_person_images
+from mmdpal_testing import REPO, write_backgrounds, write_person_images
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 

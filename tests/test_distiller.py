@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import REPO, TINY_CONFIG, save_tiny_teacher
+from mmdpal_testing import REPO, TINY_CONFIG, save_tiny_teacher
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope

@@ -8,7 +8,7 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from conftest import (TINY_CONFIG, run_tool, save_tiny_teacher,
+from mmdpal_testing import (TINY_CONFIG, run_tool, save_tiny_teacher,
                       write_backgrounds, write_person_images)
 
 METRICS = ('global_cos', 'global_cos_centred', 'local_cos', 'local_cos_shape',

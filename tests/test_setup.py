@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from conftest import REPO
+from mmdpal_testing import REPO
 from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope, init_default_scope

@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import TINY_TEACHER_ARCH, save_tiny_teacher
+from mmdpal_testing import TINY_TEACHER_ARCH, save_tiny_teacher
 from mmpretrain.models import VisionTransformer
 
 from mmdpal.models import ViTTeacher, pca_shape_mask

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO, TINY_CONFIG, run_tool, tiny_cfg_options
+from mmdpal_testing import REPO, TINY_CONFIG, run_tool, tiny_cfg_options
 
 import mmdpal  # noqa: F401  (allow-lists what runner checkpoints hold)
 

@@ -15,7 +15,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, run_tool
+from mmdpal_testing import REPO, run_tool
 
 from mmdpal.datasets import CopyPasteMultiPerson, LUPersonDataset, vtest
 from mmdpal.datasets.vtest import (VTestNotFoundError, background_boxes,

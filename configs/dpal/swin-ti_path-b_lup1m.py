@@ -11,6 +11,9 @@ model = dict(
         arch='tiny',
         img_size=(256, 128),
         out_indices=(3, ),
+        # 256x128 gives an 8x4 last stage (4x3 for a local view): smaller
+        # than the 7x7 window, so pad it instead of failing
+        pad_small_map=True,
         drop_path_rate=0.1),
     teacher=dict(align='interpolate_tokens'),
     decoder=dict(in_dims=768, num_heads=8))

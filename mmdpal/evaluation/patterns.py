@@ -31,7 +31,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint, set_random_seed
 
-from mmdpal.models.losses.relation_align import token_relation
+from mmdpal.models.losses.relation_align import relation_kl, token_relation
 from mmdpal.registry import MODELS, TRANSFORMS
 
 # --------------------------------------------------------------------- data
@@ -392,15 +392,6 @@ def compute_features(model: torch.nn.Module,
 # ------------------------------------------------------------------ metrics
 
 
-def _relation_kl(teacher: torch.Tensor,
-                 log_student: torch.Tensor) -> torch.Tensor:
-    """KL(teacher || student) of each row, (N, L): Eq. 6 before the mean
-    (0 * log 0 = 0 on either side)."""
-    cross = torch.where(teacher > 0, teacher * log_student,
-                        torch.zeros_like(teacher))
-    return (torch.xlogy(teacher, teacher) - cross).sum(-1)
-
-
 def centred_cosine(student: torch.Tensor,
                    teacher: torch.Tensor,
                    rel_tol: float = 1e-3) -> torch.Tensor:
@@ -471,7 +462,7 @@ def alignment_metrics(single: Features,
     if multi is not None:
         metrics['num_multi_images'] = int(multi.relation.shape[0])
         log_student = token_relation(multi.decoded_patches)
-        metrics['relation_kl'] = _relation_kl(multi.relation,
+        metrics['relation_kl'] = relation_kl(multi.relation,
                                               log_student).mean().item()
     return metrics
 
@@ -503,9 +494,9 @@ def reference_metrics(single: Features,
     if multi is not None:
         t = multi.relation
         metrics['num_multi_images'] = int(t.shape[0])
-        metrics['relation_kl'] = _relation_kl(
+        metrics['relation_kl'] = relation_kl(
             t, torch.log(t.mean(0, keepdim=True))).mean().item()
-        metrics['relation_kl_uniform'] = _relation_kl(
+        metrics['relation_kl_uniform'] = relation_kl(
             t, torch.full_like(t, -np.log(t.shape[-1]))).mean().item()
     return metrics
 

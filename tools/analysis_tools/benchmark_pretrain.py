@@ -20,7 +20,7 @@ import tempfile
 import time
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
@@ -66,6 +66,8 @@ def main():
     parser.add_argument('--teacher-checkpoint', default=None)
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, as in train.py')
     args = parser.parse_args()
 
     if args.threads:
@@ -73,6 +75,8 @@ def main():
     device = torch.device(args.device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdpal'))
     batch = args.batch_size or cfg.train_dataloader.batch_size
     sizes = view_sizes(cfg)
@@ -92,8 +96,10 @@ def main():
         optim_cfg.pop('dtype', None)
         optim_cfg.pop('loss_scale', None)
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
-    precision = optim_cfg.get('dtype', 'fp16') \
-        if optim_cfg.get('type') == 'AmpOptimWrapper' else 'fp32'
+    precision = {
+        'AmpOptimWrapper': f"AMP {optim_cfg.get('dtype', 'float16')}",
+        'BF16AutocastOptimWrapper': 'bf16 autocast',
+    }.get(optim_cfg.get('type'), 'fp32')
 
     g = torch.Generator().manual_seed(0)
     data = dict(
@@ -131,9 +137,10 @@ def main():
     views = model.data_preprocessor(data, True)['inputs']
     grids = [model.student_tokens(v)[2] for v in (views[0], views[-1])]
     t0 = time.perf_counter()
-    for _ in range(args.iters):
-        model.teacher(views[0], grids[0])
-        model.teacher(views[-1], grids[1])
+    with optim_wrapper.optim_context(model):  # same precision as the step
+        for _ in range(args.iters):
+            model.teacher(views[0], grids[0])
+            model.teacher(views[-1], grids[1])
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
     teacher_seconds = (time.perf_counter() - t0) / args.iters

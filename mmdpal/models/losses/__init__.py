@@ -1,7 +1,8 @@
 from .global_align import GlobalAlignLoss
 from .local_align import LocalAlignLoss
-from .relation_align import RelationAlignLoss, token_relation
+from .relation_align import RelationAlignLoss, relation_kl, token_relation
 
 __all__ = [
-    'GlobalAlignLoss', 'LocalAlignLoss', 'RelationAlignLoss', 'token_relation'
+    'GlobalAlignLoss', 'LocalAlignLoss', 'RelationAlignLoss', 'relation_kl',
+    'token_relation'
 ]

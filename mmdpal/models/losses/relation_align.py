@@ -17,6 +17,18 @@ def token_relation(tokens: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(t @ t.transpose(1, 2) / t.shape[-1]**0.5, dim=-1)
 
 
+def relation_kl(teacher: torch.Tensor,
+                log_student: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) of each row, (B, L): Eq. 6 before the mean.
+
+    ``0 * log 0 = 0`` on either side, so one-hot teacher rows (and student
+    rows that underflow where the teacher is 0) stay finite.
+    """
+    cross = torch.where(teacher > 0, teacher * log_student,
+                        torch.zeros_like(teacher))
+    return (torch.xlogy(teacher, teacher) - cross).sum(dim=-1)
+
+
 @MODELS.register_module()
 class RelationAlignLoss(nn.Module):
     """Relation-level alignment, Eq. 6 (student relation of Eq. 3) of DPAL.
@@ -44,7 +56,6 @@ class RelationAlignLoss(nn.Module):
                 multi-person image (B, L, C).
             teacher_relation (Tensor): F_t^r (B, L, L), rows sum to 1.
         """
-        log_s = token_relation(student_tokens)
-        t = teacher_relation.float()
-        kl = torch.xlogy(t, t) - t * log_s  # 0 * log 0 = 0
-        return self.loss_weight * kl.sum(dim=-1).mean()
+        kl = relation_kl(teacher_relation.float(),
+                         token_relation(student_tokens))
+        return self.loss_weight * kl.mean()
