@@ -92,8 +92,9 @@ def main():
 
     optim_cfg = cfg.optim_wrapper.copy()
     if device.type != 'cuda' and optim_cfg.get('type') == 'AmpOptimWrapper':
-        optim_cfg.type = 'OptimWrapper'
-        optim_cfg.pop('dtype', None)
+        optim_cfg.type = 'OptimWrapper'  # mmengine's AMP refuses CPUs
+    if optim_cfg.get('type') != 'AmpOptimWrapper':
+        optim_cfg.pop('dtype', None)  # AMP-only settings
         optim_cfg.pop('loss_scale', None)
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
     precision = {
