@@ -10,9 +10,10 @@
 #       work_dirs/crowddet-rcnn_dpal-vit-ti_sfp_8xb2-30e_crowdhuman/epoch_30.pth 8
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
-_base_ = 'mmdet::crowddet/crowddet-rcnn_r50_fpn_8xb2-30e_crowdhuman.py'
-
-student_checkpoint = 'checkpoints/dpal_vit-ti_student.pth'
+_base_ = [
+    'mmdet::crowddet/crowddet-rcnn_r50_fpn_8xb2-30e_crowdhuman.py',
+    '../../_base_/models/dpal_vit-ti_student.py',
+]
 
 custom_imports = dict(imports=['mmdpal'], allow_failed_imports=False)
 
@@ -23,27 +24,12 @@ custom_imports = dict(imports=['mmdpal'], allow_failed_imports=False)
 # forward, to the grid of the batch. Attention is global: use a GPU build of
 # torch whose scaled_dot_product_attention has the memory-efficient kernels.
 model = dict(
-    init_cfg=dict(
-        type='mmdpal.StrictPretrained',
-        checkpoint=student_checkpoint,
-        prefix='backbone.',
-        pos_embed_grid=(16, 8),  # 256x128 / 16
-        unused_keys=['cls_token']),
+    init_cfg=_base_.student_init_cfg,
     backbone=dict(
+        _base_.student_backbone,
         _delete_=True,
-        type='mmpretrain.VisionTransformer',
-        arch=dict(
-            embed_dims=192,
-            num_layers=12,
-            num_heads=6,
-            feedforward_channels=768),
         img_size=(800, 1408),
-        patch_size=16,
-        qkv_bias=True,
-        drop_path_rate=0.1,
-        with_cls_token=False,
-        out_type='featmap',
-        init_cfg=None),
+    ),
     neck=dict(
         _delete_=True,
         type='mmdpal.SimpleFeaturePyramid',

@@ -12,9 +12,9 @@
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
 _base_ = ['mmpose::animal_2d_keypoint/topdown_heatmap/ap10k/'
-          'td-hm_res50_8xb64-210e_ap10k-256x256.py']
-
-student_checkpoint = 'checkpoints/dpal_vit-ti_student.pth'
+          'td-hm_res50_8xb64-210e_ap10k-256x256.py',
+          '../../_base_/models/dpal_vit-ti_student.py',
+          '../../_base_/schedules/vitpose_layer_decay.py']
 
 custom_imports = dict(
     imports=[
@@ -22,43 +22,19 @@ custom_imports = dict(
     ],
     allow_failed_imports=False)
 
-# ViTPose's optimizer (td-hm_ViTPose-small_8xb64-210e_coco-256x192.py); the
-# layer-decay constructor itself keeps biases, norms and pos_embed out of
-# weight decay.
-optim_wrapper = dict(
-    optimizer=dict(
-        type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.1),
-    paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.8),
-    constructor='LayerDecayOptimWrapperConstructor',
-    clip_grad=dict(max_norm=1., norm_type=2),
-)
+optim_wrapper = _base_.vitpose_optim_wrapper
 
 # Patch embedding as in ViTPose: the student's 16x16 kernels with 2 px of
 # padding; 256x256 gives a 16x16 grid, to which the 16x8 position embedding
 # is resized.
 model = dict(
-    init_cfg=dict(
-        type='mmdpal.StrictPretrained',
-        checkpoint=student_checkpoint,
-        prefix='backbone.',
-        pos_embed_grid=(16, 8),  # 256x128 / 16
-        unused_keys=['cls_token']),
+    init_cfg=_base_.student_init_cfg,
     backbone=dict(
+        _base_.student_backbone,
         _delete_=True,
-        type='mmpretrain.VisionTransformer',
-        arch=dict(
-            embed_dims=192,
-            num_layers=12,
-            num_heads=6,
-            feedforward_channels=768),
         img_size=(256, 256),
-        patch_size=16,
-        qkv_bias=True,
-        drop_path_rate=0.1,
-        with_cls_token=False,
-        out_type='featmap',
         patch_cfg=dict(padding=2),
-        init_cfg=None),
+    ),
     head=dict(
         in_channels=192,
         deconv_out_channels=(256, 256),

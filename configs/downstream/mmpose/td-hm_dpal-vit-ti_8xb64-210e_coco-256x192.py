@@ -11,9 +11,8 @@
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
 _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/'
-          'td-hm_ViTPose-small_8xb64-210e_coco-256x192.py']
-
-student_checkpoint = 'checkpoints/dpal_vit-ti_student.pth'
+          'td-hm_ViTPose-small_8xb64-210e_coco-256x192.py',
+          '../../_base_/models/dpal_vit-ti_student.py']
 
 # the base's import (layer-decay optimizer constructor) plus mmdpal
 custom_imports = dict(
@@ -33,17 +32,8 @@ model = dict(
     # The whole model's init_cfg loads the student into model.backbone and
     # fails on any missing / unexpected / mis-shaped key
     # (mmdpal/models/utils/strict_pretrained.py says why not on the backbone).
-    init_cfg=dict(
-        type='mmdpal.StrictPretrained',
-        checkpoint=student_checkpoint,
-        prefix='backbone.',
-        pos_embed_grid=(16, 8),  # 256x128 / 16
-        unused_keys=['cls_token']),
+    init_cfg=_base_.student_init_cfg,
     backbone=dict(
-        arch=dict(
-            embed_dims=192,
-            num_layers=12,
-            num_heads=6,
-            feedforward_channels=768),
+        arch=_base_.student_arch,
         init_cfg=None),
     head=dict(in_channels=192))

@@ -9,9 +9,8 @@
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
 _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/humanart/'
-          'td-hm_ViTPose-small_8xb64-210e_humanart-256x192.py']
-
-student_checkpoint = 'checkpoints/dpal_vit-ti_student.pth'
+          'td-hm_ViTPose-small_8xb64-210e_humanart-256x192.py',
+          '../../_base_/models/dpal_vit-ti_student.py']
 
 custom_imports = dict(
     imports=[
@@ -20,17 +19,8 @@ custom_imports = dict(
     allow_failed_imports=False)
 
 model = dict(
-    init_cfg=dict(
-        type='mmdpal.StrictPretrained',
-        checkpoint=student_checkpoint,
-        prefix='backbone.',
-        pos_embed_grid=(16, 8),  # 256x128 / 16
-        unused_keys=['cls_token']),
+    init_cfg=_base_.student_init_cfg,
     backbone=dict(
-        arch=dict(
-            embed_dims=192,
-            num_layers=12,
-            num_heads=6,
-            feedforward_channels=768),
+        arch=_base_.student_arch,
         init_cfg=None),
     head=dict(in_channels=192))

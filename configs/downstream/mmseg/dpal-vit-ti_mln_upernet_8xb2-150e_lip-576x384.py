@@ -15,9 +15,7 @@ _base_ = [
     'mmseg::_base_/models/upernet_vit-b16_ln_mln.py',
     '../../_base_/datasets/lip.py',
     'mmseg::_base_/default_runtime.py',
-]
-
-student_checkpoint = 'checkpoints/dpal_vit-ti_student.pth'
+          '../../_base_/models/dpal_vit-ti_student.py']
 
 custom_imports = dict(imports=['mmdpal'], allow_failed_imports=False)
 
@@ -27,29 +25,14 @@ custom_imports = dict(imports=['mmdpal'], allow_failed_imports=False)
 model = dict(
     data_preprocessor=dict(size={{_base_.crop_size}}),
     pretrained=None,
-    init_cfg=dict(
-        type='mmdpal.StrictPretrained',
-        checkpoint=student_checkpoint,
-        prefix='backbone.',
-        pos_embed_grid=(16, 8),  # 256x128 / 16
-        unused_keys=['cls_token']),
+    init_cfg=_base_.student_init_cfg,
     backbone=dict(
+        _base_.student_backbone,
         _delete_=True,
-        type='mmpretrain.VisionTransformer',
-        arch=dict(
-            embed_dims=192,
-            num_layers=12,
-            num_heads=6,
-            feedforward_channels=768),
         img_size={{_base_.crop_size}},
-        patch_size=16,
-        qkv_bias=True,
-        drop_path_rate=0.1,
-        with_cls_token=False,
-        out_type='featmap',
         out_indices=(2, 5, 8, 11),
         final_norm=True,
-        init_cfg=None),
+    ),
     neck=dict(in_channels=[192, 192, 192, 192], out_channels=192),
     decode_head=dict(in_channels=[192, 192, 192, 192], num_classes=20),
     auxiliary_head=dict(in_channels=192, num_classes=20))

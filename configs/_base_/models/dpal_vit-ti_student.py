@@ -1,0 +1,35 @@
+# The DPAL ViT-Ti/16 student as a fine-tuning backbone, for the configs in
+# configs/downstream/. Variables only (no `model`), so that it can be a base
+# next to any toolbox's own config without clashing keys:
+#   _base_ = ['mmpose::...', '../../_base_/models/dpal_vit-ti_student.py']
+#   model = dict(init_cfg=_base_.student_init_cfg,
+#                backbone=dict(_base_.student_backbone, img_size=(256, 192)))
+# tools/model_converters/extract_student.py writes the checkpoint; another
+# one: --cfg-options model.init_cfg.checkpoint=PATH
+student_checkpoint = 'checkpoints/dpal_vit-ti_student.pth'
+
+# Table 5: 192 dims, 12 blocks, 6 heads (DeiT-Ti has 3)
+student_arch = dict(
+    embed_dims=192, num_layers=12, num_heads=6, feedforward_channels=768)
+
+# The whole model's init_cfg loads the student into model.backbone and fails
+# on any missing / unexpected / mis-shaped key; the 16x8 position grid of
+# pretraining (256x128 / 16) is resized to the backbone's
+# (mmdpal/models/utils/strict_pretrained.py says why not on the backbone).
+student_init_cfg = dict(
+    type='mmdpal.StrictPretrained',
+    checkpoint=student_checkpoint,
+    prefix='backbone.',
+    pos_embed_grid=(16, 8),
+    unused_keys=['cls_token'])
+
+# The student as a feature-map backbone (no class token downstream).
+student_backbone = dict(
+    type='mmpretrain.VisionTransformer',
+    arch=student_arch,
+    patch_size=16,
+    qkv_bias=True,
+    drop_path_rate=0.1,
+    with_cls_token=False,
+    out_type='featmap',
+    init_cfg=None)
