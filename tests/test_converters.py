@@ -2,7 +2,6 @@
 -> the teacher's names, round trip through the real tool."""
 import os.path as osp
 
-import pytest
 import torch
 from mmdpal_testing import TINY_TEACHER_ARCH, run_tool
 from mmpretrain.models import VisionTransformer

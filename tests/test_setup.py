@@ -14,7 +14,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope, init_default_scope
 from mmengine.runner import Runner
 
-import mmdpal
+import mmdpal  # noqa: F401  (registers modules, checkpoint globals)
 from mmdpal.registry import MODELS
 from mmdpal.utils import load_third_party_checkpoint, register_all_modules
 

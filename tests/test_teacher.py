@@ -1,5 +1,4 @@
 """The frozen teacher: strict loading, frozen, attention, targets, grids."""
-import os.path as osp
 
 import pytest
 import torch

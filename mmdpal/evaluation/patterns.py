@@ -113,6 +113,19 @@ def _tracks(crops: Sequence[dict]) -> List[Tuple[int, List[dict]]]:
     return sorted(tracks, key=lambda t: (-len(t[1]), t[0]))
 
 
+def load_heldout(config: str, cfg_options: Optional[dict] = None):
+    """The config (with ``cfg_options`` merged) and its held-out data.
+
+    Returns:
+        tuple: (cfg, data_root, view settings, held-out crops).
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    data_root = data_root_of(cfg)
+    return cfg, data_root, view_settings(cfg), heldout_crops(data_root)
+
+
 def select_crops(crops: Sequence[dict], num: int) -> List[dict]:
     """``num`` crops of different identities, chosen deterministically: the
     middle crop (in frame order) of each of the ``num`` longest tracks.

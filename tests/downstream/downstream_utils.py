@@ -3,6 +3,7 @@ fixtures in the real file formats (COCO keypoints json + jpg, CrowdHuman
 .odgt + jpg, LIP jpg + png), and runs of tools/train.py / tools/test.py."""
 import glob
 import json
+import math
 import os
 import os.path as osp
 import runpy
@@ -275,3 +276,36 @@ def mmseg_data_options(data_root):
                  f'{split}_dataloader.dataset.data_prefix.seg_map_path='
                  'annotations/val']
     return opts
+
+
+def train_from_student(config, work, data_options, student,
+                       pos_embed_resize=None):
+    """``tools/train.py CONFIG`` for two iterations from the student, and the
+    checks every chain shares: every student tensor loaded (all but the class
+    token, logged as such), the position grid resized as expected, finite
+    losses, and fine-tuning started from the student (two small steps away).
+
+    Returns:
+        str: The checkpoint written after the two iterations.
+    """
+    path, state = student
+    result = run_tool([
+        'tools/train.py', config, '--work-dir', work, '--cfg-options',
+        *data_options, f'model.init_cfg.checkpoint={path}'
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = train_log(work)
+    assert (f'StrictPretrained: loaded all {len(state) - 1} tensors of '
+            'model.backbone') in log
+    assert 'unused by the model (as expected): cls_token' in log
+    if pos_embed_resize is not None:
+        assert f'pos_embed: {pos_embed_resize}' in log
+    losses = train_losses(work)
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    ckpt = osp.join(work, 'epoch_1.pth')
+    tuned = torch.load(ckpt, map_location='cpu',
+                       weights_only=True)['state_dict']
+    drift = (tuned['backbone.layers.0.attn.qkv.weight'] -
+             state['layers.0.attn.qkv.weight']).abs().max().item()
+    assert 0 < drift < 1e-2
+    return ckpt

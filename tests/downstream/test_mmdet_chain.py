@@ -7,7 +7,6 @@ CrowdHuman-format data; the metric fed the ground truth; cross-scope
 building of mmdpal's parts; the bad inputs.
 """
 import json
-import math
 import os.path as osp
 
 import pytest
@@ -16,8 +15,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
 from downstream_utils import (REPO, SHARED, TINY_CONFIGS, mmdet_data_options,
-                              run_tool, train_log, train_losses,
-                              write_crowdhuman)
+                              run_tool, train_from_student, write_crowdhuman)
 
 CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmdet',
                   'crowddet-rcnn_dpal-vit-ti_sfp_8xb2-30e_crowdhuman.py')
@@ -197,27 +195,11 @@ def test_student_of_another_architecture_fails_train_py(tmp_path,
 
 @pytest.mark.slow
 def test_crowdhuman_chain_train_then_test(tmp_path, tiny_student):
-    path, state = tiny_student
     train, _ = write_crowdhuman(str(tmp_path), 'train', num_images=4)
     val, val_records = write_crowdhuman(str(tmp_path), 'val', seed=1)
     data_options = mmdet_data_options(str(tmp_path), train, val)
     work = str(tmp_path / 'work')
-    result = run_tool([
-        'tools/train.py', TINY, '--work-dir', work, '--cfg-options',
-        *data_options, f'model.init_cfg.checkpoint={path}'
-    ])
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = train_log(work)
-    assert (f'StrictPretrained: loaded all {len(state) - 1} tensors of '
-            'model.backbone') in log
-    assert 'unused by the model (as expected): cls_token' in log
-    losses = train_losses(work)
-    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
-    tuned = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu',
-                       weights_only=True)['state_dict']
-    drift = (tuned['backbone.layers.0.attn.qkv.weight'] -
-             state['layers.0.attn.qkv.weight']).abs().max().item()
-    assert 0 < drift < 1e-2
+    train_from_student(TINY, work, data_options, tiny_student)
 
     prefix = str(tmp_path / 'preds')
     out = str(tmp_path / 'metrics.json')

@@ -7,7 +7,6 @@ ground truth; the bad inputs.
 """
 import glob
 import json
-import math
 import os.path as osp
 
 import numpy as np
@@ -16,9 +15,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from downstream_utils import (REPO, SHARED, TINY_CONFIGS,
-                              mmpose_data_options, run_tool, train_log,
-                              train_losses, write_coco_keypoints)
+from downstream_utils import (REPO, SHARED, TINY_CONFIGS, mmpose_data_options,
+                              run_tool, train_from_student, write_coco_keypoints)
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'downstream', 'mmpose',
                                     '*.py')))
@@ -162,27 +160,9 @@ def test_coco_metric_on_real_annotations_ground_truth():
 
 def check_chain(tmp_path, student, data_options, num_instances, val_ann):
     """train.py (2 iterations) -> test.py; returns the test metrics."""
-    path, state = student
     work = str(tmp_path / 'work')
-    options = data_options + [f'model.init_cfg.checkpoint={path}']
-    result = run_tool(['tools/train.py', TINY, '--work-dir', work,
-                       '--cfg-options', *options])
-    assert result.returncode == 0, result.stderr[-3000:]
-
-    log = train_log(work)
-    # the student: every tensor loaded (all but the class token), logged
-    assert (f'StrictPretrained: loaded all {len(state) - 1} tensors of '
-            'model.backbone') in log
-    assert 'unused by the model (as expected): cls_token' in log
-    assert 'pos_embed: 1 extra + 4x2 -> 0 extra + 4x3' in log
-    losses = train_losses(work)
-    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
-    # fine-tuning started from the student: two small steps away from it
-    tuned = torch.load(osp.join(work, 'epoch_1.pth'), map_location='cpu',
-                       weights_only=True)['state_dict']
-    drift = (tuned['backbone.layers.0.attn.qkv.weight'] -
-             state['layers.0.attn.qkv.weight']).abs().max().item()
-    assert 0 < drift < 1e-2
+    train_from_student(TINY, work, data_options, student,
+                       pos_embed_resize='1 extra + 4x2 -> 0 extra + 4x3')
 
     prefix = str(tmp_path / 'preds')
     out = str(tmp_path / 'metrics.json')

@@ -42,15 +42,15 @@ import json
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
 from mmdpal.evaluation.patterns import (alignment_metrics, build_model,
-                                        compute_features, data_root_of,
-                                        heldout_crops, load_view,
+                                        compute_features, load_heldout,
+                                        load_view,
                                         make_multi_person, multi_person_pairs,
-                                        reference_metrics, view_settings)
+                                        reference_metrics)
 
 COLUMNS = [('global_cos', 'global cos ^'),
            ('global_cos_centred', 'global centred ^'),
@@ -106,13 +106,8 @@ def main(argv=None):
     args = parse_args(argv)
     # keeps mmengine's per-parameter init_weights() report out of the output
     MMLogger.get_instance('eval_alignment', log_level='WARNING')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    data_root = data_root_of(cfg)
-    settings = view_settings(cfg)
-    crops = heldout_crops(data_root)
+    cfg, data_root, settings, crops = load_heldout(args.config,
+                                                   args.cfg_options)
     views = [
         load_view(c['path'], settings['size'], settings['interpolation'],
                   settings['backend']) for c in crops

@@ -41,17 +41,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.gridspec import GridSpec  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from sklearn.metrics import silhouette_score  # noqa: E402
 
 import mmdpal  # noqa: F401,E402  (registers modules, checkpoint globals)
 from mmdpal.evaluation.patterns import (build_model,  # noqa: E402
-                                        compute_features, data_root_of,
-                                        heldout_crops, load_view,
+                                        compute_features, load_heldout,
+                                        load_view,
                                         make_multi_person, pca_2d, pca_rgb,
-                                        select_crops, select_tracks,
-                                        view_settings)
+                                        select_crops, select_tracks)
 
 
 def parse_args(argv=None):
@@ -215,13 +214,8 @@ def main(argv=None):
     args = parse_args(argv)
     # keeps mmengine's per-parameter init_weights() report out of the output
     MMLogger.get_instance('visualize_patterns', log_level='WARNING')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    data_root = data_root_of(cfg)
-    settings = view_settings(cfg)
-    crops = heldout_crops(data_root)
+    cfg, data_root, settings, crops = load_heldout(args.config,
+                                                   args.cfg_options)
     rows = select_crops(crops, args.num_crops)
     if len(rows) < 2:
         raise ValueError(f'the held-out crops of {data_root!r} have fewer '

@@ -22,7 +22,6 @@ import argparse
 import importlib.util
 import os
 import os.path as osp
-import sys
 
 import torch
 
