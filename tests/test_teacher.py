@@ -154,3 +154,14 @@ def test_pca_mask_matches_svd_first_component():
         p = pc1[b] * torch.sign((pc1[b] * (ref[b] - ref[b].mean())).sum())
         expected = (p - p.min()) / (p.max() - p.min())
         torch.testing.assert_close(mask[b], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_targets_are_computed_only_when_asked(teacher_ckpt):
+    teacher = ViTTeacher(vit_cfg(), teacher_ckpt, shape_mask='pca')
+    img = torch.randn(2, 3, 64, 32)
+    full = teacher(img, (8, 4))
+    single = teacher(img, (8, 4), with_relation=False)
+    multi = teacher(img, (8, 4), with_shape_mask=False)
+    assert single.relation is None and multi.shape_mask is None
+    torch.testing.assert_close(single.shape_mask, full.shape_mask)
+    torch.testing.assert_close(multi.relation, full.relation)

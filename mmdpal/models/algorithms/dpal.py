@@ -101,7 +101,9 @@ class DPALDistiller(BaseSelfSupervisor):
         """Eq. 1-7 for one batch: ``inputs = [global, *locals, multi]``."""
         global_view, *local_views, multi_view = inputs
         s_cls, s_patch, grid = self.student_tokens(global_view)
-        t_single = self.teacher(global_view, grid)  # F_t^g, F_t^l, M_shape
+        t_single = self.teacher(  # F_t^g, F_t^l, M_shape
+            global_view, grid, with_shape_mask=self.local_loss is not None,
+            with_relation=False)
 
         losses, decoded = {}, {}
         if self.global_loss is not None:  # Eq. 1 + Eq. 4
@@ -119,7 +121,8 @@ class DPALDistiller(BaseSelfSupervisor):
                                                    t_single.shape_mask)
         if self.relation_loss is not None:  # Eq. 3 + Eq. 6
             _, s_multi, multi_grid = self.student_tokens(multi_view)
-            t_multi = self.teacher(multi_view, multi_grid)
+            t_multi = self.teacher(multi_view, multi_grid,
+                                   with_shape_mask=False)  # F_t^r
             decoded['relation'] = self.decoder(s_multi)
             losses['loss_relation'] = self.relation_loss(
                 decoded['relation'].tokens, t_multi.relation)

@@ -16,15 +16,17 @@ class TeacherTargets(NamedTuple):
     Attributes:
         cls_token (Tensor): F_t^g, (B, C_t).
         patch_tokens (Tensor): F_t^l, (B, L, C_t), L = h * w of the student.
-        shape_mask (Tensor): M_shape of Eq. 2, (B, L) in [0, 1].
-        relation (Tensor): F_t^r of Eq. 6, (B, L, L), rows sum to 1.
+        shape_mask (Tensor | None): M_shape of Eq. 2, (B, L) in [0, 1];
+            None when not asked for.
+        relation (Tensor | None): F_t^r of Eq. 6, (B, L, L), rows sum to 1;
+            None when not asked for.
         attention (Tensor): the last block's attention at the teacher's own
             grid, (B, heads, 1 + L_t, 1 + L_t).
     """
     cls_token: torch.Tensor
     patch_tokens: torch.Tensor
-    shape_mask: torch.Tensor
-    relation: torch.Tensor
+    shape_mask: Optional[torch.Tensor]
+    relation: Optional[torch.Tensor]
     attention: torch.Tensor
 
 
@@ -42,8 +44,9 @@ def pca_shape_mask(patch_tokens: torch.Tensor,
 
     The authors' variant of M_shape. Unlike their code (one PCA over the whole
     batch, on the CPU, arbitrary sign) this runs per image on the tokens'
-    device, without a host synchronisation (batched power iteration on the
-    C x C covariance instead of an SVD, whose error checks can sync), and the
+    device, without a host synchronisation (batched power iteration, as
+    x^T (x v), instead of an SVD, whose error checks can sync, and without
+    forming the C x C covariance), and the
     sign is fixed so that the component correlates positively with
     ``reference`` (the class-token attention): foreground stays high.
 
@@ -57,16 +60,22 @@ def pca_shape_mask(patch_tokens: torch.Tensor,
     """
     x = patch_tokens.float()
     x = x - x.mean(dim=1, keepdim=True)
-    cov = x.transpose(1, 2) @ x  # (B, C, C)
-    v = torch.ones(x.shape[0], x.shape[2], 1, device=x.device) / x.shape[2]**.5
-    for _ in range(num_iters):
-        v = cov @ v
-        v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    pc1 = (x @ v)[..., 0]  # (B, L)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        pc1 = _first_component(x, num_iters)
     ref = reference.float() - reference.float().mean(dim=1, keepdim=True)
     sign = torch.sign((pc1 * ref).sum(dim=1, keepdim=True))
     sign = torch.where(sign == 0, torch.ones_like(sign), sign)
     return min_max_scale(pc1 * sign)
+
+
+def _first_component(x: torch.Tensor, num_iters: int) -> torch.Tensor:
+    """Projection of centred (B, L, C) tokens on their first principal
+    direction, by power iteration in fp32: (B, L)."""
+    v = torch.ones(x.shape[0], x.shape[2], 1, device=x.device) / x.shape[2]**.5
+    for _ in range(num_iters):
+        v = x.transpose(1, 2) @ (x @ v)  # covariance times v, (B, C, 1)
+        v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return (x @ v)[..., 0]
 
 
 def resize_token_map(tokens: torch.Tensor, src: Tuple[int, int],
@@ -238,13 +247,19 @@ class ViTTeacher(BaseModule):
         return x, attn
 
     @torch.no_grad()
-    def forward(self, img: torch.Tensor,
-                student_grid: Tuple[int, int]) -> TeacherTargets:
+    def forward(self,
+                img: torch.Tensor,
+                student_grid: Tuple[int, int],
+                with_shape_mask: bool = True,
+                with_relation: bool = True) -> TeacherTargets:
         """Targets for one batch of views.
 
         Args:
             img (Tensor): Normalised views (B, 3, H, W).
             student_grid (tuple): The student's token grid (h, w) of this view.
+            with_shape_mask (bool): Compute M_shape. Defaults to True.
+            with_relation (bool): Compute the relation target. Defaults to
+                True.
 
         Returns:
             TeacherTargets: cls (B, C_t), patches (B, L, C_t), M_shape (B, L),
@@ -263,23 +278,24 @@ class ViTTeacher(BaseModule):
         cls_token, patches = tokens[:, 0], tokens[:, 1:]
         attn_mean = attn.float().mean(dim=1)  # (B, 1 + L_t, 1 + L_t)
 
-        cls_attn = min_max_scale(attn_mean[:, 0, 1:])  # (B, L_t)
-        if self.shape_mask_mode == 'attention':
-            shape_mask = cls_attn
-        else:
-            shape_mask = pca_shape_mask(patches, reference=cls_attn)
-
-        if self.relation_mode == 'attention':
-            relation = attn_mean[:, 1:, 1:]
-            relation = relation / relation.sum(dim=-1, keepdim=True)
-        else:
-            pf = patches.float()
-            relation = torch.softmax(
-                pf @ pf.transpose(1, 2) / pf.shape[-1]**0.5, dim=-1)
-
         dst = (h, w)
+        shape_mask = relation = None
+        if with_shape_mask:
+            cls_attn = min_max_scale(attn_mean[:, 0, 1:])  # (B, L_t)
+            if self.shape_mask_mode == 'attention':
+                shape_mask = cls_attn
+            else:
+                shape_mask = pca_shape_mask(patches, reference=cls_attn)
+            shape_mask = resize_token_map(shape_mask[..., None], grid,
+                                          dst)[..., 0].clamp(0, 1)
+        if with_relation:
+            if self.relation_mode == 'attention':
+                relation = attn_mean[:, 1:, 1:]
+                relation = relation / relation.sum(dim=-1, keepdim=True)
+            else:
+                pf = patches.float()
+                relation = torch.softmax(
+                    pf @ pf.transpose(1, 2) / pf.shape[-1]**0.5, dim=-1)
+            relation = resize_relation(relation, grid, dst)
         patches = resize_token_map(patches, grid, dst)
-        shape_mask = resize_token_map(shape_mask[..., None], grid,
-                                      dst)[..., 0].clamp(0, 1)
-        relation = resize_relation(relation, grid, dst)
         return TeacherTargets(cls_token, patches, shape_mask, relation, attn)
