@@ -120,3 +120,30 @@ def test_table6_pipeline_gives_the_four_views(tmp_path):
     ds_sample = sample['data_samples']
     assert ds_sample.person_boxes.shape == (2, 4)
     assert ds_sample.person_masks.shape == (2, 256, 256)
+
+
+def test_make_lup_subset_is_seeded_and_readable(tmp_path):
+    from mmdpal_testing import run_tool
+    write_person_images(str(tmp_path / 'images' / 'x'), 10)
+    outs = []
+    for seed, name in ((0, 'a.txt'), (0, 'b.txt'), (1, 'c.txt')):
+        result = run_tool([
+            'tools/dataset_converters/make_lup_subset.py',
+            str(tmp_path / 'images'), str(tmp_path / name), '--num', '4',
+            '--seed', str(seed)
+        ])
+        assert result.returncode == 0, result.stderr
+        outs.append((tmp_path / name).read_text().split())
+    assert len(outs[0]) == 4 and len(set(outs[0])) == 4
+    assert outs[0] == outs[1]  # same seed, same subset
+    assert outs[0] != outs[2]
+    ds = LUPersonDataset(data_root=str(tmp_path), ann_file='a.txt',
+                         data_prefix=dict(img_path='images'),
+                         pipeline=identity_pipeline())
+    assert len(ds) == 4 and ds[0]['img'].shape == (96, 48, 3)
+    too_many = run_tool([
+        'tools/dataset_converters/make_lup_subset.py',
+        str(tmp_path / 'images'), str(tmp_path / 'd.txt'), '--num', '11'
+    ])
+    assert too_many.returncode != 0
+    assert 'larger than the 10 images' in too_many.stderr
