@@ -25,7 +25,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     if current_scope.scope_name != 'mmdpal':
         warnings.warn('The current default scope '
                       f'"{current_scope.scope_name}" is not "mmdpal", '
-                      '`register_all_modules` will force the current'
+                      '`register_all_modules` will force the current '
                       'default scope to be "mmdpal". If this is not '
                       'expected, please set `init_default_scope=False`.')
         new_instance_name = f'mmdpal-{datetime.datetime.now()}'

@@ -35,7 +35,7 @@ train_pipeline = [
     dict(
         type='RandomFlip',
         prob=0.5,
-        swap_seg_labels=[(14, 15), (16, 17), (18, 19)]),
+        swap_seg_labels=_base_.flip_pairs),
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
