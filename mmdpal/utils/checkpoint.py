@@ -89,8 +89,9 @@ def load_third_party_checkpoint(path: str, what: str = 'checkpoint') -> dict:
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'{what} checkpoint not found: {path!r}. Convert the released '
-            'weights with tools/model_converters/ (see docs/teachers.md) and '
-            'point the config at the converted file.')
+            'weights with tools/model_converters/ (README, "Pretraining": '
+            'path_to_mmdpal.py for PATH) and point the config at the '
+            'converted file.')
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # torch raises UnpicklingError or RuntimeError

@@ -14,10 +14,10 @@ Data: every held-out crop listed in ``DATA_ROOT/meta.json`` (``DATA_ROOT`` is
 size of the config and normalised by the model's data preprocessor; and one
 copy-paste multi-person image per pair of held-out crops of two identities
 (the config's ``CopyPasteMultiPerson`` on ``DATA_ROOT/backgrounds/`` under a
-fixed seed). See :mod:`mmdpal.evaluation.patterns`.
+fixed seed). See :mod:`pattern_utils`.
 
 Metrics (decoded student tokens vs. teacher, see
-:func:`mmdpal.evaluation.patterns.alignment_metrics`): ``global_cos``
+:func:`pattern_utils.alignment_metrics`): ``global_cos``
 (class tokens), ``local_cos`` and ``local_cos_shape`` (patch tokens, plain
 and weighted by the teacher's M_shape), ``global_cos_centred`` and
 ``local_cos_centred`` (the same after subtracting each side's mean over the
@@ -26,13 +26,13 @@ images: what makes an image differ from the others), ``relation_kl``
 Eq. 6). The row ``mean teacher (ref)`` gives the numbers of a student that
 knows only the teacher's averages (mean class token, mean patch token per
 grid position, mean relation map; ``relation_kl_uniform``: a uniform
-relation), see :func:`mmdpal.evaluation.patterns.reference_metrics`: a
+relation), see :func:`pattern_utils.reference_metrics`: a
 student above it in the plain cosines may still have learnt only the mean,
 the centred cosines tell.
 
 Models: ``before`` is the student at initialisation (``--before`` or, by
 default, the config's model built with the config's seed and
-``init_weights()``, see :func:`mmdpal.evaluation.patterns.build_model`);
+``init_weights()``, see :func:`pattern_utils.build_model`);
 ``after`` is CKPT; ``baseline`` is ``--baseline`` (e.g.
 a student whose backbone stayed frozen at initialisation while only the
 decoder was trained) when given.
@@ -46,7 +46,7 @@ from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
-from mmdpal.evaluation.patterns import (alignment_metrics, build_model,
+from pattern_utils import (alignment_metrics, build_model,
                                         compute_features, load_heldout,
                                         load_view,
                                         make_multi_person, multi_person_pairs,

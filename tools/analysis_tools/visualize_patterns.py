@@ -28,7 +28,7 @@ width) by default, ``--student-tokens raw`` shows the backbone's tokens.
 config's seed (``randomness.seed``) and ``init_weights()``: the runner's
 initialisation procedure (exactly the run's start weights for epoch-based
 configs, another draw of the same initialisation for iteration-based ones,
-see :func:`mmdpal.evaluation.patterns.build_model`).
+see :func:`pattern_utils.build_model`).
 """
 import argparse
 import os
@@ -46,7 +46,7 @@ from mmengine.logging import MMLogger  # noqa: E402
 from sklearn.metrics import silhouette_score  # noqa: E402
 
 import mmdpal  # noqa: F401,E402  (registers modules, checkpoint globals)
-from mmdpal.evaluation.patterns import (build_model,  # noqa: E402
+from pattern_utils import (build_model,  # noqa: E402
                                         compute_features, load_heldout,
                                         load_view,
                                         make_multi_person, pca_2d, pca_rgb,

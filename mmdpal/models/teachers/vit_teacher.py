@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import MODELS
+from ..utils.state_dict import check_state_dict_fits
 from mmdpal.utils import load_third_party_checkpoint
 
 
@@ -178,23 +179,15 @@ class ViTTeacher(BaseModule):
         state = load_third_party_checkpoint(path, what='teacher')
         if isinstance(state, dict) and 'state_dict' in state:
             state = state['state_dict']
-        own = self.vit.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        wrong_shape = sorted(
-            f'{k}: checkpoint {tuple(state[k].shape)} vs model '
-            f'{tuple(own[k].shape)}' for k in set(own) & set(state)
-            if tuple(state[k].shape) != tuple(own[k].shape))
-        if missing or unexpected or wrong_shape:
-            raise KeyError(
-                f'teacher checkpoint {path!r} does not fit the teacher '
-                f'backbone {type(self.vit).__name__}: '
-                f'{len(missing)} missing keys {missing[:20]}, '
-                f'{len(unexpected)} unexpected keys {unexpected[:20]}, '
-                f'{len(wrong_shape)} shape mismatches {wrong_shape[:10]}. '
-                'Convert the released weights with tools/model_converters/'
-                'path_to_mmdpal.py (or dinov2_onnx_to_mmdpal.py) and check '
-                'that the teacher arch in the config matches the checkpoint.')
+        check_state_dict_fits(
+            state,
+            self.vit.state_dict(),
+            what=(f'teacher checkpoint {path!r} does not fit the teacher '
+                  f'backbone {type(self.vit).__name__}'),
+            hint=('Convert the released weights with tools/model_converters/'
+                  'path_to_mmdpal.py (or dinov2_onnx_to_mmdpal.py) and check '
+                  'that the teacher arch in the config matches the '
+                  'checkpoint.'))
         self.vit.load_state_dict(state, strict=True)
 
     def init_weights(self) -> None:

@@ -10,7 +10,6 @@ input), and the ViT's own load hook only understands square grids.
 position embedding, and fails with the full list of mismatches.
 """
 import logging
-import math
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import WEIGHT_INITIALIZERS
+from .state_dict import check_state_dict_fits, pos_embed_layout
 
 
 @WEIGHT_INITIALIZERS.register_module()
@@ -165,19 +165,20 @@ class StrictPretrained:
                     or len(dst_grid) != 2):
                 continue  # reported as a shape mismatch by _check
             length = src.shape[1]
-            if self.pos_embed_grid is not None:
-                src_grid = self.pos_embed_grid
-            else:  # square, with or without a class-token slot
-                src_grid = (math.isqrt(length), math.isqrt(length))
-            src_extra = length - src_grid[0] * src_grid[1]
-            if src_extra not in (0, 1) or dst_extra > src_extra:
+            try:
+                src_extra, src_grid = pos_embed_layout(
+                    length, self.pos_embed_grid)
+            except ValueError as e:
                 raise ValueError(
                     f'StrictPretrained: {self.prefix}{key} of '
-                    f'{self.checkpoint!r} has {length} tokens, which is not '
-                    f'a {src_grid[0]}x{src_grid[1]} grid plus at most one '
-                    f'class token (model: {dst_extra} extra tokens + '
-                    f'{dst_grid[0]}x{dst_grid[1]}); set pos_embed_grid to '
-                    'the grid the checkpoint was trained on')
+                    f'{self.checkpoint!r}: {e} (pos_embed_grid; model: '
+                    f'{dst_extra} extra tokens + {dst_grid[0]}x{dst_grid[1]})'
+                ) from None
+            if dst_extra > src_extra:
+                raise ValueError(
+                    f'StrictPretrained: {self.prefix}{key} of '
+                    f'{self.checkpoint!r} has no class-token slot but the '
+                    f'model needs {dst_extra}')
             patches = resize_pos_embed(
                 src[:, src_extra:],
                 src_grid,
@@ -192,32 +193,16 @@ class StrictPretrained:
 
     def _check(self, state: dict, target: torch.nn.Module) -> None:
         """Raise one error listing every key that does not fit."""
-        expected = target.state_dict()
-        missing = [k for k in expected if k not in state]
-        unexpected = [k for k in state if k not in expected]
-        mismatched = [
-            f'{k}: checkpoint {tuple(state[k].shape)} vs model '
-            f'{tuple(expected[k].shape)}' for k in state
-            if k in expected and state[k].shape != expected[k].shape
-        ]
-        if not (missing or unexpected or mismatched):
-            return
-        lines = [
-            f'StrictPretrained: checkpoint {self.checkpoint!r} does not fit '
-            f'model.{self.prefix[:-1]} ({type(target).__name__}); keys '
-            f'relative to {self.prefix!r}:'
-        ]
-        if mismatched:
-            lines.append(f'{len(mismatched)} shape mismatch(es):')
-            lines += [f'  {m}' for m in mismatched]
-        if missing:
-            lines.append(f'{len(missing)} missing in the checkpoint:')
-            lines += [f'  {k}' for k in missing]
-        if unexpected:
-            lines.append(f'{len(unexpected)} unexpected (not in the model; '
-                         f'allowed unused: {list(self.unused_keys)}):')
-            lines += [f'  {k}' for k in unexpected]
-        raise RuntimeError('\n'.join(lines))
+        check_state_dict_fits(
+            state,
+            target.state_dict(),
+            what=(f'StrictPretrained: checkpoint {self.checkpoint!r} does not '
+                  f'fit model.{self.prefix[:-1]} ({type(target).__name__}); '
+                  f'keys relative to {self.prefix!r}'),
+            hint=('Check that the backbone in the config is the architecture '
+                  'the student was pretrained with, and that the checkpoint '
+                  'was written by tools/model_converters/extract_student.py.'),
+            allowed_unused=self.unused_keys)
 
     def _loaded_message(self, state: dict, unused: list, resized: list) -> str:
         groups = OrderedDict()

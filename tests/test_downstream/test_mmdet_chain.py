@@ -14,7 +14,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
-from downstream_utils import (REPO, SHARED, TINY_CONFIGS, mmdet_data_options,
+from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, mmdet_data_options,
                               run_tool, train_from_student, write_crowdhuman)
 
 CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmdet',

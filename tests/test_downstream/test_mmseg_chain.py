@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from downstream_utils import (REPO, TINY_CONFIGS, mmseg_data_options, run_tool,
+from mmdpal_testing import (REPO, TINY_CONFIGS, mmseg_data_options, run_tool,
                               train_from_student, write_lip)
 
 CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmseg',

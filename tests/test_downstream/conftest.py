@@ -2,7 +2,7 @@
 way a user gets them (a DPAL checkpoint -> extract_student.py)."""
 import pytest
 
-from downstream_utils import make_student
+from mmdpal_testing import make_student
 
 # the real student of configs/downstream: ViT-Ti/16 pretrained at 256x128
 VIT_TI = dict(
