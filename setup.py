@@ -24,8 +24,8 @@ setup(
     python_requires='>=3.11,<3.12',
     # mmcv 2.1.0 and mmpose are installed by tools/install.sh (mmcv needs a
     # C++20 build, mmpose needs --no-deps); they are listed in
-    # requirements/mminstall.txt but not required here so that `pip install -e .`
-    # never tries to build mmcv on its own.
+    # requirements/mminstall.txt but not required here so that
+    # `pip install -e .` never tries to build mmcv on its own.
     install_requires=['mmengine==0.10.7', 'mmpretrain==1.2.0'],
     extras_require=dict(
         tests=parse_requirements('requirements/tests.txt'),

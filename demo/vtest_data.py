@@ -48,8 +48,8 @@ VTEST_HOWTO = ('get it with `apt-get download opencv-doc && dpkg-deb -x '
 #: ``detectMultiScale`` arguments of :func:`detect_people` (fixed, so that
 #: runs are comparable). ``upscale`` enlarges the frame first: vtest's people
 #: are 60-110 px tall, smaller than HOG's 128 px window at scale 1.
-HOG_PARAMS = dict(upscale=1.5, win_stride=8, padding=8, scale=1.1,
-                  hit_threshold=0.0)
+HOG_PARAMS = dict(
+    upscale=1.5, win_stride=8, padding=8, scale=1.1, hit_threshold=0.0)
 
 
 class VTestNotFoundError(FileNotFoundError):
@@ -112,11 +112,13 @@ def fetch_vtest(cache_dir: str = DEFAULT_CACHE_DIR,
     dst = osp.join(cache_dir, VTEST_IN_DEB)
     with tempfile.TemporaryDirectory(prefix='opencv-doc-') as tmp:
         try:
-            subprocess.run([apt_get, 'download', 'opencv-doc'], cwd=tmp,
-                           check=True, capture_output=True, text=True,
+            subprocess.run([apt_get, 'download', 'opencv-doc'],
+                           cwd=tmp,
+                           check=True,
+                           capture_output=True,
+                           text=True,
                            timeout=timeout)
-        except (subprocess.CalledProcessError,
-                subprocess.TimeoutExpired) as e:
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
             err = (getattr(e, 'stderr', '') or '').strip().splitlines()
             reason = err[-1] if err else str(e)
             hint = ' (run `apt-get update` first)' if \
@@ -214,9 +216,10 @@ def count_frames(video: str) -> int:
     return num
 
 
-def read_frames(video: str,
-                indices: Optional[Sequence[int]] = None
-                ) -> Iterator[Tuple[int, np.ndarray]]:
+def read_frames(
+    video: str,
+    indices: Optional[Sequence[int]] = None
+) -> Iterator[Tuple[int, np.ndarray]]:
     """Decode frames of ``video`` in order.
 
     Args:
@@ -420,13 +423,14 @@ def build_hog() -> cv2.HOGDescriptor:
     return hog
 
 
-def foreground_regions(frame: np.ndarray,
-                       background: np.ndarray,
-                       fg_thr: int = 30,
-                       min_area: int = 100,
-                       pad: Tuple[int, int] = (32, 64),
-                       min_size: Tuple[int, int] = (96, 48)
-                       ) -> List[Tuple[int, int, int, int]]:
+def foreground_regions(
+    frame: np.ndarray,
+    background: np.ndarray,
+    fg_thr: int = 30,
+    min_area: int = 100,
+    pad: Tuple[int, int] = (32, 64),
+    min_size: Tuple[int, int] = (96, 48)
+) -> List[Tuple[int, int, int, int]]:
     """Regions of a static-camera frame where something moves.
 
     Pixels that differ from the person-free ``background`` by more than
@@ -457,10 +461,12 @@ def foreground_regions(frame: np.ndarray,
             continue
         cx, cy = x + w / 2, y + h / 2
         w, h = max(w + 2 * pad[0], min_size[1]), max(h + 2 * pad[1],
-                                                       min_size[0])
+                                                     min_size[0])
         regions.append([
-            max(0, int(cx - w / 2)), max(0, int(cy - h / 2)),
-            min(W, int(np.ceil(cx + w / 2))), min(H, int(np.ceil(cy + h / 2)))
+            max(0, int(cx - w / 2)),
+            max(0, int(cy - h / 2)),
+            min(W, int(np.ceil(cx + w / 2))),
+            min(H, int(np.ceil(cy + h / 2)))
         ])
     merged = True
     while merged:
@@ -469,8 +475,12 @@ def foreground_regions(frame: np.ndarray,
         for r in sorted(regions):
             for o in out:
                 if r[0] < o[2] and o[0] < r[2] and r[1] < o[3] and o[1] < r[3]:
-                    o[:] = [min(o[0], r[0]), min(o[1], r[1]),
-                            max(o[2], r[2]), max(o[3], r[3])]
+                    o[:] = [
+                        min(o[0], r[0]),
+                        min(o[1], r[1]),
+                        max(o[2], r[2]),
+                        max(o[3], r[3])
+                    ]
                     merged = True
                     break
             else:
@@ -479,15 +489,15 @@ def foreground_regions(frame: np.ndarray,
     return [tuple(r) for r in sorted(regions)]
 
 
-def detect_people(frame: np.ndarray,
-                  hog: Optional[cv2.HOGDescriptor] = None,
-                  background: Optional[np.ndarray] = None,
-                  upscale: float = HOG_PARAMS['upscale'],
-                  win_stride: int = HOG_PARAMS['win_stride'],
-                  padding: int = HOG_PARAMS['padding'],
-                  scale: float = HOG_PARAMS['scale'],
-                  hit_threshold: float = HOG_PARAMS['hit_threshold']
-                  ) -> np.ndarray:
+def detect_people(
+        frame: np.ndarray,
+        hog: Optional[cv2.HOGDescriptor] = None,
+        background: Optional[np.ndarray] = None,
+        upscale: float = HOG_PARAMS['upscale'],
+        win_stride: int = HOG_PARAMS['win_stride'],
+        padding: int = HOG_PARAMS['padding'],
+        scale: float = HOG_PARAMS['scale'],
+        hit_threshold: float = HOG_PARAMS['hit_threshold']) -> np.ndarray:
     """Raw HOG people detections in one frame.
 
     The frame (or, given a person-free ``background`` of a static camera,
@@ -526,8 +536,12 @@ def detect_people(frame: np.ndarray,
     for x1, y1, x2, y2 in regions:
         img = frame[y1:y2, x1:x2]
         if upscale != 1:
-            img = cv2.resize(img, None, fx=upscale, fy=upscale,
-                             interpolation=cv2.INTER_LINEAR)
+            img = cv2.resize(
+                img,
+                None,
+                fx=upscale,
+                fy=upscale,
+                interpolation=cv2.INTER_LINEAR)
         if img.shape[0] < 128 or img.shape[1] < 64:  # smaller than a window
             continue
         # single-threaded: with several threads the scores OpenCV gives
@@ -537,19 +551,23 @@ def detect_people(frame: np.ndarray,
         cv2.setNumThreads(1)
         try:
             rects, weights = hog.detectMultiScale(
-                img, hitThreshold=hit_threshold,
+                img,
+                hitThreshold=hit_threshold,
                 winStride=(win_stride, win_stride),
-                padding=(padding, padding), scale=scale)
+                padding=(padding, padding),
+                scale=scale)
         finally:
             cv2.setNumThreads(threads)
         if len(rects) == 0:
             continue
         rects = np.asarray(rects, np.float64).reshape(-1, 4) / upscale
         weights = np.asarray(weights, np.float64).reshape(-1)
-        found.append(np.column_stack([
-            rects[:, 0] + x1, rects[:, 1] + y1, rects[:, 0] + rects[:, 2] + x1,
-            rects[:, 1] + rects[:, 3] + y1, weights
-        ]))
+        found.append(
+            np.column_stack([
+                rects[:, 0] + x1, rects[:, 1] + y1,
+                rects[:, 0] + rects[:, 2] + x1, rects[:, 1] + rects[:, 3] + y1,
+                weights
+            ]))
     if not found:
         return np.zeros((0, 5), np.float64)
     boxes = np.concatenate(found)
@@ -660,11 +678,12 @@ def person_crop_box(box: Sequence[float],
     return x1, y1, x1 + max(int(round(w)), 1), y1 + max(int(round(h)), 1)
 
 
-def cut_crops(frame: np.ndarray,
-              boxes: np.ndarray,
-              size: Tuple[int, int] = (256, 128),
-              margin: float = 0.05
-              ) -> Tuple[List[np.ndarray], List[Tuple[int, int, int, int]]]:
+def cut_crops(
+    frame: np.ndarray,
+    boxes: np.ndarray,
+    size: Tuple[int, int] = (256, 128),
+    margin: float = 0.05
+) -> Tuple[List[np.ndarray], List[Tuple[int, int, int, int]]]:
     """Cut person crops of a fixed size around boxes.
 
     Each region from :func:`person_crop_box` is cut from the frame (parts
@@ -684,8 +703,9 @@ def cut_crops(frame: np.ndarray,
     """
     H, W = frame.shape[:2]
     crops, regions = [], []
-    for box in np.asarray(boxes).reshape(-1, np.shape(boxes)[-1]
-                                         if np.size(boxes) else 4):
+    for box in np.asarray(boxes).reshape(
+            -1,
+            np.shape(boxes)[-1] if np.size(boxes) else 4):
         x1, y1, x2, y2 = person_crop_box(box, size, margin)
         pad = (max(0, -y1), max(0, y2 - H), max(0, -x1), max(0, x2 - W))
         patch = frame[max(0, y1):min(H, y2), max(0, x1):min(W, x2)]
@@ -693,8 +713,8 @@ def cut_crops(frame: np.ndarray,
             patch = cv2.copyMakeBorder(patch, *pad, cv2.BORDER_REPLICATE)
         interp = cv2.INTER_AREA if patch.shape[0] > size[0] else \
             cv2.INTER_CUBIC
-        crops.append(cv2.resize(patch, (size[1], size[0]),
-                                interpolation=interp))
+        crops.append(
+            cv2.resize(patch, (size[1], size[0]), interpolation=interp))
         regions.append((x1, y1, x2, y2))
     return crops, regions
 
@@ -758,8 +778,7 @@ def background_boxes(frame: np.ndarray,
                      margin: int = 8,
                      background: Optional[np.ndarray] = None,
                      fg_thr: int = 30,
-                     max_fg: float = 0.002
-                     ) -> List[Tuple[int, int, int, int]]:
+                     max_fg: float = 0.002) -> List[Tuple[int, int, int, int]]:
     """Grid windows of a frame that contain no person.
 
     A window is kept if it does not overlap any of ``person_boxes`` grown
@@ -939,18 +958,19 @@ def make_vtest_lup(video: str,
 
     # 1. the person-free background
     med_idx = np.unique(
-        np.linspace(0, num_frames - 1, min(median_frames, num_frames))
-        .round().astype(int))
-    background = median_background(
-        [f for _, f in read_frames(video, med_idx)])
+        np.linspace(0, num_frames - 1, min(median_frames,
+                                           num_frames)).round().astype(int))
+    background = median_background([f for _, f in read_frames(video, med_idx)])
     if detector is None:
         detector = HOGPeopleDetector(background=background)
 
     # 2. detection on sampled frames, crops kept in memory
     sampled = list(range(0, num_frames, step))
     bg_frames = set(sampled[i] for i in np.unique(
-        np.linspace(0, len(sampled) - 1, min(frame_bg_frames, len(sampled)))
-        .round().astype(int))) if frame_bg_frames > 0 else set()
+        np.linspace(0,
+                    len(sampled) -
+                    1, min(frame_bg_frames, len(sampled))).round().astype(
+                        int))) if frame_bg_frames > 0 else set()
     boxes_per_frame, crops_per_frame, regions_per_frame = [], [], []
     frame_bgs = []
     num_raw = 0
@@ -961,8 +981,8 @@ def make_vtest_lup(video: str,
                              f'{background.shape}: not a fixed camera')
         raw = np.asarray(detector(frame, idx), np.float64).reshape(-1, 5)
         num_raw += len(raw)
-        boxes = filter_boxes(nms(raw, **nms_cfg), frame, background,
-                             **filter_cfg)
+        boxes = filter_boxes(
+            nms(raw, **nms_cfg), frame, background, **filter_cfg)
         crops, regions = cut_crops(frame, boxes, crop_size, margin)
         boxes_per_frame.append(boxes)
         crops_per_frame.append(crops)
@@ -970,8 +990,8 @@ def make_vtest_lup(video: str,
         if idx in bg_frames:
             avoid = np.concatenate([raw, boxes]) if len(boxes) else raw
             for size in bg_sizes:
-                for win in background_boxes(frame, avoid, size, bg_stride,
-                                            background=background):
+                for win in background_boxes(
+                        frame, avoid, size, bg_stride, background=background):
                     x1, y1, x2, y2 = win
                     frame_bgs.append((idx, win, frame[y1:y2, x1:x2].copy()))
 
@@ -984,9 +1004,13 @@ def make_vtest_lup(video: str,
             split = split_by_time(idx, num_frames, heldout_frac, gap_frames)
             if split == 'heldout':
                 heldout_tracks.add(int(tid))
-            records.append(dict(frame=idx, track_id=int(tid), split=split,
-                                box=[int(v) for v in box[:4]],
-                                score=round(float(box[4]), 4)))
+            records.append(
+                dict(
+                    frame=idx,
+                    track_id=int(tid),
+                    split=split,
+                    box=[int(v) for v in box[:4]],
+                    score=round(float(box[4]), 4)))
     for rec in records:
         if rec['split'] == 'train' and rec['track_id'] in heldout_tracks:
             rec['split'] = 'gap'
@@ -1009,22 +1033,28 @@ def make_vtest_lup(video: str,
     def add_background(name, img, source, frame_idx, box):
         path = f'backgrounds/{name}.jpg'
         _imwrite(osp.join(out_dir, path), img, jpeg_quality)
-        backgrounds.append(dict(file=path, source=source, frame=frame_idx,
-                                box=[int(v) for v in box]))
+        backgrounds.append(
+            dict(
+                file=path,
+                source=source,
+                frame=frame_idx,
+                box=[int(v) for v in box]))
 
     H, W = background.shape[:2]
     add_background('median_full', background, 'median', None, (0, 0, W, H))
     for size in bg_sizes:
         for x1, y1, x2, y2 in grid_boxes(background.shape, size, bg_stride):
             add_background(f'median_s{size}_x{x1:03d}_y{y1:03d}',
-                           background[y1:y2, x1:x2], 'median', None,
-                           (x1, y1, x2, y2))
+                           background[y1:y2,
+                                      x1:x2], 'median', None, (x1, y1, x2, y2))
     for idx, (x1, y1, x2, y2), img in frame_bgs:
         add_background(f'f{idx:04d}_s{x2 - x1}_x{x1:03d}_y{y1:03d}', img,
                        'frame', idx, (x1, y1, x2, y2))
 
-    counts = {s: sum(r['split'] == s for r in records)
-              for s in ('train', 'heldout', 'dropped')}
+    counts = {
+        s: sum(r['split'] == s for r in records)
+        for s in ('train', 'heldout', 'dropped')
+    }
     meta = dict(
         video=osp.basename(video),
         num_frames=num_frames,
@@ -1033,31 +1063,45 @@ def make_vtest_lup(video: str,
         median_frames=[int(i) for i in med_idx],
         split=dict(
             heldout_from_frame=int(round((1 - heldout_frac) * num_frames)),
-            train_before_frame=int(round((1 - heldout_frac) * num_frames))
-            - gap_frames,
+            train_before_frame=int(round(
+                (1 - heldout_frac) * num_frames)) - gap_frames,
             note='train crops of tracks that reach the held-out part are '
             'dropped too'),
-        params=dict(step=step, heldout_frac=heldout_frac,
-                    gap_frames=gap_frames, crop_size=list(crop_size),
-                    margin=margin, nms=nms_cfg, filter=filter_cfg,
-                    detector=getattr(detector, 'params',
-                                     getattr(detector, '__name__',
-                                             type(detector).__name__)),
-                    track_iou=track_iou, track_max_gap=track_max_gap,
-                    bg_sizes=list(bg_sizes), bg_stride=bg_stride,
-                    jpeg_quality=jpeg_quality),
-        counts=dict(**counts,
-                    tracks=len({r['track_id'] for r in records
-                                if r['file'] is not None}),
-                    backgrounds=len(backgrounds)),
+        params=dict(
+            step=step,
+            heldout_frac=heldout_frac,
+            gap_frames=gap_frames,
+            crop_size=list(crop_size),
+            margin=margin,
+            nms=nms_cfg,
+            filter=filter_cfg,
+            detector=getattr(
+                detector, 'params',
+                getattr(detector, '__name__',
+                        type(detector).__name__)),
+            track_iou=track_iou,
+            track_max_gap=track_max_gap,
+            bg_sizes=list(bg_sizes),
+            bg_stride=bg_stride,
+            jpeg_quality=jpeg_quality),
+        counts=dict(
+            **counts,
+            tracks=len(
+                {r['track_id']
+                 for r in records if r['file'] is not None}),
+            backgrounds=len(backgrounds)),
         crops=records,
         backgrounds=backgrounds)
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:
         json.dump(meta, f, indent=1)
         f.write('\n')
 
-    return dict(frames=num_frames, sampled=len(sampled), raw_boxes=num_raw,
-                boxes=len(records), **counts,
-                tracks=meta['counts']['tracks'],
-                backgrounds=len(backgrounds),
-                seconds=round(time.perf_counter() - start, 2))
+    return dict(
+        frames=num_frames,
+        sampled=len(sampled),
+        raw_boxes=num_raw,
+        boxes=len(records),
+        **counts,
+        tracks=meta['counts']['tracks'],
+        backgrounds=len(backgrounds),
+        seconds=round(time.perf_counter() - start, 2))

@@ -33,40 +33,67 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--video', help='path of vtest.avi (or another '
-                        'static-camera video); default: look it up / fetch')
-    parser.add_argument('--out', default=osp.join('data', 'vtest_lup'),
-                        help='output folder')
-    parser.add_argument('--cache-dir',
-                        default=osp.join(REPO, DEFAULT_CACHE_DIR),
-                        help='where opencv-doc is (or gets) unpacked')
-    parser.add_argument('--no-download', action='store_true',
-                        help='do not fetch opencv-doc with apt-get')
-    parser.add_argument('--step', type=int, default=4,
-                        help='detect people on every STEP-th frame')
-    parser.add_argument('--heldout-frac', type=float, default=0.15,
-                        help='fraction of the frames, at the end, held out')
-    parser.add_argument('--gap-frames', type=int, default=50,
-                        help='frames dropped before the held-out part')
-    parser.add_argument('--crop-size', type=int, nargs=2, default=[256, 128],
-                        metavar=('H', 'W'), help='size of the person crops')
-    parser.add_argument('--max-frames', type=int,
-                        help='use only the first frames (quick runs)')
+    parser.add_argument(
+        '--video',
+        help='path of vtest.avi (or another '
+        'static-camera video); default: look it up / fetch')
+    parser.add_argument(
+        '--out', default=osp.join('data', 'vtest_lup'), help='output folder')
+    parser.add_argument(
+        '--cache-dir',
+        default=osp.join(REPO, DEFAULT_CACHE_DIR),
+        help='where opencv-doc is (or gets) unpacked')
+    parser.add_argument(
+        '--no-download',
+        action='store_true',
+        help='do not fetch opencv-doc with apt-get')
+    parser.add_argument(
+        '--step',
+        type=int,
+        default=4,
+        help='detect people on every STEP-th frame')
+    parser.add_argument(
+        '--heldout-frac',
+        type=float,
+        default=0.15,
+        help='fraction of the frames, at the end, held out')
+    parser.add_argument(
+        '--gap-frames',
+        type=int,
+        default=50,
+        help='frames dropped before the held-out part')
+    parser.add_argument(
+        '--crop-size',
+        type=int,
+        nargs=2,
+        default=[256, 128],
+        metavar=('H', 'W'),
+        help='size of the person crops')
+    parser.add_argument(
+        '--max-frames',
+        type=int,
+        help='use only the first frames (quick runs)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        video = find_vtest_video(args.video, cache_dir=args.cache_dir,
-                                 download=not args.no_download)
+        video = find_vtest_video(
+            args.video,
+            cache_dir=args.cache_dir,
+            download=not args.no_download)
     except VTestNotFoundError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(f'video: {video}')
     summary = make_vtest_lup(
-        video, args.out, step=args.step, heldout_frac=args.heldout_frac,
-        gap_frames=args.gap_frames, crop_size=tuple(args.crop_size),
+        video,
+        args.out,
+        step=args.step,
+        heldout_frac=args.heldout_frac,
+        gap_frames=args.gap_frames,
+        crop_size=tuple(args.crop_size),
         max_frames=args.max_frames)
     print(f"frames: {summary['frames']} in the video, "
           f"{summary['sampled']} read for detection (every {args.step}th)\n"

@@ -24,7 +24,8 @@ from mmpretrain.registry import RUNNERS as MMPRETRAIN_RUNNERS
 from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
 from mmpretrain.registry import VISBACKENDS as MMPRETRAIN_VISBACKENDS
 from mmpretrain.registry import VISUALIZERS as MMPRETRAIN_VISUALIZERS
-from mmpretrain.registry import WEIGHT_INITIALIZERS as MMPRETRAIN_WEIGHT_INITIALIZERS
+from mmpretrain.registry import \
+    WEIGHT_INITIALIZERS as MMPRETRAIN_WEIGHT_INITIALIZERS
 
 RUNNERS = Registry('runner', parent=MMPRETRAIN_RUNNERS)
 LOOPS = Registry('loop', parent=MMPRETRAIN_LOOPS)
@@ -44,7 +45,8 @@ DATA_SAMPLERS = Registry('data sampler', parent=MMPRETRAIN_DATA_SAMPLERS)
 TRANSFORMS = Registry(
     'transform', parent=MMPRETRAIN_TRANSFORMS, locations=['mmdpal.datasets'])
 
-MODELS = Registry('model', parent=MMPRETRAIN_MODELS, locations=['mmdpal.models'])
+MODELS = Registry(
+    'model', parent=MMPRETRAIN_MODELS, locations=['mmdpal.models'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMPRETRAIN_MODEL_WRAPPERS)
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer',
@@ -76,8 +78,9 @@ def _reachable_from_every_scope(*registries: Registry) -> None:
             root._add_child(registry)
 
 
-_reachable_from_every_scope(
-    RUNNERS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS, OPTIM_WRAPPERS,
-    OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS, DATASETS, DATA_SAMPLERS,
-    TRANSFORMS, MODELS, MODEL_WRAPPERS, WEIGHT_INITIALIZERS, METRICS,
-    EVALUATORS, VISUALIZERS, VISBACKENDS)
+_reachable_from_every_scope(RUNNERS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS,
+                            OPTIM_WRAPPERS, OPTIM_WRAPPER_CONSTRUCTORS,
+                            PARAM_SCHEDULERS, DATASETS, DATA_SAMPLERS,
+                            TRANSFORMS, MODELS, MODEL_WRAPPERS,
+                            WEIGHT_INITIALIZERS, METRICS, EVALUATORS,
+                            VISUALIZERS, VISBACKENDS)

@@ -1,6 +1,6 @@
 import pytest
 from mmdpal_testing import (save_tiny_teacher, write_backgrounds,
-                           write_person_images)
+                            write_person_images)
 
 
 @pytest.fixture(scope='session')

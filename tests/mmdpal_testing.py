@@ -68,7 +68,9 @@ def save_tiny_teacher(path, seed=0):
     from mmpretrain.models import VisionTransformer
     torch.manual_seed(seed)
     vit = VisionTransformer(
-        arch=TINY_TEACHER_ARCH, img_size=(64, 32), patch_size=8,
+        arch=TINY_TEACHER_ARCH,
+        img_size=(64, 32),
+        patch_size=8,
         out_type='raw')
     torch.save(vit.state_dict(), path)
     return path
@@ -86,10 +88,14 @@ def tiny_cfg_options(data_root):
 def run_tool(args, timeout=600, env=None, **kwargs):
     """Run a tool of this repo with the current python, in the repo (2 BLAS
     threads unless ``env`` says otherwise); return the result."""
-    env = dict(os.environ, OMP_NUM_THREADS='2', MKL_NUM_THREADS='2',
-               **(env or {}))
-    return subprocess.run([sys.executable, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout,
+    env = dict(
+        os.environ, OMP_NUM_THREADS='2', MKL_NUM_THREADS='2', **(env or {}))
+    return subprocess.run([sys.executable, *args],
+                          cwd=REPO,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout,
                           **kwargs)
 
 
@@ -103,8 +109,7 @@ TINY_ARCH = dict(
 TINY_PRETRAIN_SIZE = (64, 32)
 
 
-def make_student(folder, arch=TINY_ARCH, img_size=TINY_PRETRAIN_SIZE,
-                 seed=0):
+def make_student(folder, arch=TINY_ARCH, img_size=TINY_PRETRAIN_SIZE, seed=0):
     """Save a random ViT as a DPAL-like checkpoint (backbone + decoder, in a
     runner checkpoint's layout) and extract the student with
     tools/model_converters/extract_student.py.
@@ -116,7 +121,10 @@ def make_student(folder, arch=TINY_ARCH, img_size=TINY_PRETRAIN_SIZE,
     os.makedirs(folder, exist_ok=True)
     torch.manual_seed(seed)
     vit = VisionTransformer(
-        arch=arch, img_size=img_size, patch_size=16, out_type='raw',
+        arch=arch,
+        img_size=img_size,
+        patch_size=16,
+        out_type='raw',
         final_norm=True)
     state = {f'backbone.{k}': v for k, v in vit.state_dict().items()}
     state['decoder.router.weight'] = torch.zeros(3, arch['embed_dims'])
@@ -143,8 +151,8 @@ def train_log(work_dir):
 
 def train_losses(work_dir):
     """The per-iteration ``loss`` values of the newest scalars.json."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     assert files, f'no scalars.json in {work_dir}'
     with open(files[-1]) as f:
         records = [json.loads(line) for line in f if line.strip()]
@@ -153,10 +161,10 @@ def train_losses(work_dir):
 
 # ---------------------------------------------------------------- COCO ----
 COCO_KEYPOINTS = [
-    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
-    'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
-    'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
-    'right_knee', 'left_ankle', 'right_ankle'
+    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
+    'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist',
+    'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle',
+    'right_ankle'
 ]
 COCO_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12],
                  [7, 13], [6, 7], [6, 8], [7, 9], [8, 10], [9, 11], [2, 3],
@@ -168,8 +176,12 @@ _POSE = np.array([[.5, .08], [.46, .05], [.54, .05], [.42, .07], [.58, .07],
                   [.37, .95], [.63, .95]])
 
 
-def write_coco_keypoints(root, name, num_images=2, persons_per_image=2,
-                         size=(120, 160), seed=0):
+def write_coco_keypoints(root,
+                         name,
+                         num_images=2,
+                         persons_per_image=2,
+                         size=(120, 160),
+                         seed=0):
     """Write ``num_images`` jpgs with stick-figure persons and their COCO
     keypoint annotations (``annotations/{name}.json``, images in
     ``{name}/``).
@@ -204,37 +216,57 @@ def write_coco_keypoints(root, name, num_images=2, persons_per_image=2,
                     image_id=img_id,
                     category_id=1,
                     iscrowd=0,
-                    bbox=[float(x0), float(y0), float(bw), float(bh)],
+                    bbox=[float(x0),
+                          float(y0),
+                          float(bw),
+                          float(bh)],
                     area=float(bw * bh),
                     num_keypoints=17,
-                    keypoints=[round(float(v), 2)
-                               for v in keypoints.reshape(-1)]))
+                    keypoints=[
+                        round(float(v), 2) for v in keypoints.reshape(-1)
+                    ]))
         cv2.imwrite(osp.join(root, name, file_name), img)
-        images.append(dict(id=img_id, file_name=file_name, width=W,
-                           height=H))
-    categories = [dict(id=1, name='person', supercategory='person',
-                       keypoints=COCO_KEYPOINTS, skeleton=COCO_SKELETON)]
+        images.append(dict(id=img_id, file_name=file_name, width=W, height=H))
+    categories = [
+        dict(
+            id=1,
+            name='person',
+            supercategory='person',
+            keypoints=COCO_KEYPOINTS,
+            skeleton=COCO_SKELETON)
+    ]
     ann_file = osp.join(root, 'annotations', f'{name}.json')
     with open(ann_file, 'w') as f:
-        json.dump(dict(images=images, annotations=annotations,
-                       categories=categories), f)
-    return dict(ann_file=ann_file, img_prefix=f'{name}/',
-                num_instances=len(annotations))
+        json.dump(
+            dict(
+                images=images, annotations=annotations, categories=categories),
+            f)
+    return dict(
+        ann_file=ann_file,
+        img_prefix=f'{name}/',
+        num_instances=len(annotations))
 
 
-def mmpose_data_options(data_root, train_ann, val_ann, img_prefix,
+def mmpose_data_options(data_root,
+                        train_ann,
+                        val_ann,
+                        img_prefix,
                         val_img_prefix=None):
     """--cfg-options pointing a tiny mmpose config at a COCO-style folder."""
     val_img_prefix = img_prefix if val_img_prefix is None else val_img_prefix
-    opts = [f'train_dataloader.dataset.data_root={data_root}',
-            f'train_dataloader.dataset.ann_file={train_ann}',
-            f'train_dataloader.dataset.data_prefix.img={img_prefix}']
+    opts = [
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'train_dataloader.dataset.ann_file={train_ann}',
+        f'train_dataloader.dataset.data_prefix.img={img_prefix}'
+    ]
     for split in ('val', 'test'):
         dataset = f'{split}_dataloader.dataset'
-        opts += [f'{dataset}.data_root={data_root}',
-                 f'{dataset}.ann_file={val_ann}',
-                 f'{dataset}.data_prefix.img={val_img_prefix}',
-                 f'{split}_evaluator.ann_file={val_ann}']
+        opts += [
+            f'{dataset}.data_root={data_root}',
+            f'{dataset}.ann_file={val_ann}',
+            f'{dataset}.data_prefix.img={val_img_prefix}',
+            f'{split}_evaluator.ann_file={val_ann}'
+        ]
     return opts
 
 
@@ -263,15 +295,22 @@ def write_crowdhuman(root, split, num_images=2, size=(128, 192), seed=0):
             cv2.rectangle(img, (x, y + h // 5), (x + w, y + h), colour, -1)
             cv2.circle(img, (x + w // 2, y + h // 10), h // 10, colour, -1)
             boxes.append(
-                dict(tag='person', fbox=[x, y, w, h],
-                     vbox=[x, y, w, h - 10],
-                     hbox=[x + w // 4, y, w // 2, h // 5],
-                     head_attr=dict(ignore=0, occ=0, unsure=0),
-                     extra=dict(box_id=p, occ=0)))
+                dict(
+                    tag='person',
+                    fbox=[x, y, w, h],
+                    vbox=[x, y, w, h - 10],
+                    hbox=[x + w // 4, y, w // 2, h // 5],
+                    head_attr=dict(ignore=0, occ=0, unsure=0),
+                    extra=dict(box_id=p, occ=0)))
         region = [W - 12, 2, 10, 10]
         boxes.append(
-            dict(tag='mask', fbox=region, vbox=region, hbox=region,
-                 head_attr={}, extra=dict(ignore=1)))
+            dict(
+                tag='mask',
+                fbox=region,
+                vbox=region,
+                hbox=region,
+                head_attr={},
+                extra=dict(ignore=1)))
         record_id = f'{split}_{seed}_{i}'
         cv2.imwrite(osp.join(root, 'Images', f'{record_id}.jpg'), img)
         records.append(dict(ID=record_id, gtboxes=boxes))
@@ -283,12 +322,16 @@ def write_crowdhuman(root, split, num_images=2, size=(128, 192), seed=0):
 
 def mmdet_data_options(data_root, train_ann, val_ann):
     """--cfg-options pointing the tiny CrowdDet config at a folder."""
-    opts = [f'train_dataloader.dataset.data_root={data_root}',
-            f'train_dataloader.dataset.ann_file={train_ann}']
+    opts = [
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'train_dataloader.dataset.ann_file={train_ann}'
+    ]
     for split in ('val', 'test'):
-        opts += [f'{split}_dataloader.dataset.data_root={data_root}',
-                 f'{split}_dataloader.dataset.ann_file={val_ann}',
-                 f'{split}_evaluator.ann_file={val_ann}']
+        opts += [
+            f'{split}_dataloader.dataset.data_root={data_root}',
+            f'{split}_dataloader.dataset.ann_file={val_ann}',
+            f'{split}_evaluator.ann_file={val_ann}'
+        ]
     return opts
 
 
@@ -326,8 +369,8 @@ def write_lip(root, split, num_images=2, size=(120, 80), seed=0):
             label[int(oy + y0 * bh):int(oy + y1 * bh),
                   int(ox + x0 * bw):int(ox + x1 * bw)] = cls
         img = palette[label].astype(np.uint8)
-        img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(
-            np.uint8)
+        img = np.clip(img + rng.normal(0, 8, img.shape), 0,
+                      255).astype(np.uint8)
         name = f'{split}_{seed}_{i:04d}'
         cv2.imwrite(osp.join(img_dir, f'{name}.jpg'), img)
         cv2.imwrite(osp.join(ann_dir, f'{name}.png'), label)
@@ -337,19 +380,26 @@ def write_lip(root, split, num_images=2, size=(120, 80), seed=0):
 
 def mmseg_data_options(data_root):
     """--cfg-options pointing the tiny LIP config at a folder."""
-    opts = [f'train_dataloader.dataset.data_root={data_root}',
-            'train_dataloader.dataset.data_prefix.img_path=images/train',
-            'train_dataloader.dataset.data_prefix.seg_map_path='
-            'annotations/train']
+    opts = [
+        f'train_dataloader.dataset.data_root={data_root}',
+        'train_dataloader.dataset.data_prefix.img_path=images/train',
+        'train_dataloader.dataset.data_prefix.seg_map_path='
+        'annotations/train'
+    ]
     for split in ('val', 'test'):
-        opts += [f'{split}_dataloader.dataset.data_root={data_root}',
-                 f'{split}_dataloader.dataset.data_prefix.img_path=images/val',
-                 f'{split}_dataloader.dataset.data_prefix.seg_map_path='
-                 'annotations/val']
+        opts += [
+            f'{split}_dataloader.dataset.data_root={data_root}',
+            f'{split}_dataloader.dataset.data_prefix.img_path=images/val',
+            f'{split}_dataloader.dataset.data_prefix.seg_map_path='
+            'annotations/val'
+        ]
     return opts
 
 
-def train_from_student(config, work, data_options, student,
+def train_from_student(config,
+                       work,
+                       data_options,
+                       student,
                        pos_embed_resize=None):
     """``tools/train.py CONFIG`` for two iterations from the student, and the
     checks every chain shares: every student tensor loaded (all but the class
@@ -374,8 +424,8 @@ def train_from_student(config, work, data_options, student,
     losses = train_losses(work)
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
     ckpt = osp.join(work, 'epoch_1.pth')
-    tuned = torch.load(ckpt, map_location='cpu',
-                       weights_only=True)['state_dict']
+    tuned = torch.load(
+        ckpt, map_location='cpu', weights_only=True)['state_dict']
     drift = (tuned['backbone.layers.0.attn.qkv.weight'] -
              state['layers.0.attn.qkv.weight']).abs().max().item()
     assert 0 < drift < 1e-2

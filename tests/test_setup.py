@@ -28,8 +28,8 @@ def test_registry_scope_is_a_child_of_mmpretrain():
     # mmpretrain's parts and mmdpal's parts build from the same registry
     vit = MODELS.build(dict(type='VisionTransformer', arch='deit-tiny'))
     assert type(vit).__module__.startswith('mmpretrain')
-    vit2 = MODELS.build(dict(type='mmpretrain.VisionTransformer',
-                             arch='deit-tiny'))
+    vit2 = MODELS.build(
+        dict(type='mmpretrain.VisionTransformer', arch='deit-tiny'))
     assert type(vit2) is type(vit)
     dec = MODELS.build(dict(type='LinearDecoder', in_dims=4, out_dims=8))
     assert type(dec).__module__.startswith('mmdpal')
@@ -124,8 +124,9 @@ def test_runner_checkpoint_round_trip_and_resume(tmp_path):
     # torch's own default (weights_only=True) loads what the runner wrote
     ckpt = torch.load(ckpt_path)
     assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 8
-    assert isinstance(ckpt['message_hub']['log_scalars']['train/loss']
-                      ._log_history, np.ndarray)
+    assert isinstance(
+        ckpt['message_hub']['log_scalars']['train/loss']._log_history,
+        np.ndarray)
     weights = runner.model.state_dict()
     # resume continues from the saved epoch and iteration
     resumed = toy_runner(work_dir, 3, resume=True)
@@ -141,8 +142,10 @@ def test_runner_checkpoint_round_trip_and_resume(tmp_path):
 def test_only_the_exact_mmengine_types_are_allow_listed(tmp_path):
     """Runner checkpoints load with weights_only=True, but arbitrary classes
     (and builtins.getattr) are still refused."""
-    safe = {f'{g.__module__}.{g.__qualname__}'
-            for g in torch.serialization.get_safe_globals()}
+    safe = {
+        f'{g.__module__}.{g.__qualname__}'
+        for g in torch.serialization.get_safe_globals()
+    }
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in safe
     assert not any('getattr' in g for g in safe)
     path = str(tmp_path / 'evil.pth')
@@ -201,12 +204,18 @@ esac
 
 
 def run_install(python, path=None):
-    env = dict(os.environ, PYTHON=python,
-               MMDPAL_WHEEL_CACHE=osp.join(osp.dirname(python), 'cache'))
+    env = dict(
+        os.environ,
+        PYTHON=python,
+        MMDPAL_WHEEL_CACHE=osp.join(osp.dirname(python), 'cache'))
     if path is not None:
         env['PATH'] = path
-    return subprocess.run(['bash', osp.join(REPO, 'tools', 'install.sh')],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ['bash', osp.join(REPO, 'tools', 'install.sh')],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60)
 
 
 def test_install_refuses_the_wrong_python(tmp_path):
@@ -222,10 +231,11 @@ def test_install_refuses_without_a_compiler(tmp_path):
     """No cached mmcv wheel and no C++ compiler: one line, nothing done."""
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
-    for tool in ('bash', 'dirname', 'df', 'awk', 'ls', 'head', 'mkdir',
-                 'cat', 'grep', 'tr', 'env'):
+    for tool in ('bash', 'dirname', 'df', 'awk', 'ls', 'head', 'mkdir', 'cat',
+                 'grep', 'tr', 'env'):
         src = subprocess.run(['bash', '-c', f'command -v {tool}'],
-                             capture_output=True, text=True).stdout.strip()
+                             capture_output=True,
+                             text=True).stdout.strip()
         if src:
             os.symlink(src, bin_dir / tool)
     result = run_install(fake_python(tmp_path, '3.11'), path=str(bin_dir))

@@ -32,7 +32,9 @@ model = dict(
 global_view = [
     dict(_base_.global_view[0], scale=(128, 64)), *_base_.global_view[1:]
 ]
-local_view = [dict(_base_.local_view[0], scale=(64, 48)), *_base_.local_view[1:]]
+local_view = [
+    dict(_base_.local_view[0], scale=(64, 48)), *_base_.local_view[1:]
+]
 load, multi_view, copy_paste, pack = _base_.train_pipeline
 train_dataloader = dict(
     batch_size=32,

@@ -2,5 +2,4 @@
 _base_ = './vit-ti_path-b_lup1m.py'
 
 model = dict(
-    backbone=dict(arch='deit-small'),
-    decoder=dict(in_dims=384, num_heads=6))
+    backbone=dict(arch='deit-small'), decoder=dict(in_dims=384, num_heads=6))

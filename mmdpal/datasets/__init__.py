@@ -1,5 +1,5 @@
 from .lup import LUPersonDataset
-from .utils import scan_images
 from .transforms import *  # noqa: F401,F403
+from .utils import scan_images
 
 __all__ = ['LUPersonDataset', 'scan_images']

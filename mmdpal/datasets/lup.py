@@ -44,8 +44,7 @@ class LUPersonDataset(BaseDataset):
                  **kwargs):
         # built with mmdpal's registry, so it works from any default scope
         pipeline = [
-            TRANSFORMS.build(t) if isinstance(t, dict) else t
-            for t in pipeline
+            TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline
         ]
         self.max_bad_fraction = max_bad_fraction
         # shared with forked dataloader workers, read by the main process
@@ -94,8 +93,9 @@ class LUPersonDataset(BaseDataset):
             with self._num_bad.get_lock():
                 self._num_bad.value += 1
                 num_bad = self._num_bad.value
-            print_log(f'skipping an image: {e}', logger='current',
-                      level=30)  # WARNING
+            print_log(
+                f'skipping an image: {e}', logger='current',
+                level=30)  # WARNING
             if num_bad > self.max_bad_fraction * len(self):
                 raise RuntimeError(
                     f'{num_bad} of {len(self)} images could not be decoded, '

@@ -1,4 +1,5 @@
-from .checkpoint import load_third_party_checkpoint, register_checkpoint_safe_globals
+from .checkpoint import (load_third_party_checkpoint,
+                         register_checkpoint_safe_globals)
 from .setup_env import register_all_modules
 
 __all__ = [

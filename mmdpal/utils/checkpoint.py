@@ -31,10 +31,10 @@ def _mmengine_checkpoint_globals():
     numpy 2 dtype classes that ``np.dtype`` instances are built as."""
     from mmengine.logging.history_buffer import HistoryBuffer
     numeric_dtypes = [
-        type(np.dtype(t)) for t in (np.float64, np.float32, np.float16,
-                                    np.int64, np.int32, np.int16, np.int8,
-                                    np.uint64, np.uint32, np.uint16, np.uint8,
-                                    np.bool_)
+        type(np.dtype(t))
+        for t in (np.float64, np.float32, np.float16, np.int64, np.int32,
+                  np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8,
+                  np.bool_)
     ]
     return [
         HistoryBuffer,
@@ -97,6 +97,7 @@ def load_third_party_checkpoint(path: str, what: str = 'checkpoint') -> dict:
     except Exception as e:  # torch raises UnpicklingError or RuntimeError
         raise RuntimeError(
             f'{what} checkpoint {path!r} could not be loaded with '
-            f'weights_only=True ({type(e).__name__}: {str(e).splitlines()[0]}). '
+            f'weights_only=True ({type(e).__name__}: '
+            f'{str(e).splitlines()[0]}). '
             'Third-party checkpoints must hold tensors only: re-save it with '
             'tools/model_converters/ which writes a plain state dict.') from e

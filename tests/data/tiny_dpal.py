@@ -24,7 +24,9 @@ model = dict(
 
 # the Table 6 views and copy-paste at 1/4 size (no colour jitter or blur:
 # fast, and the test's loss curve is less noisy)
-global_view = [dict(_base_.global_view[0], scale=(64, 32)), _base_.global_view[1]]
+global_view = [
+    dict(_base_.global_view[0], scale=(64, 32)), _base_.global_view[1]
+]
 local_view = [dict(_base_.local_view[0], scale=(32, 24))]
 load, multi_view, copy_paste, pack = _base_.train_pipeline
 train_dataloader = dict(
@@ -38,8 +40,11 @@ train_dataloader = dict(
         pipeline=[
             load,
             dict(multi_view, transforms=[global_view, local_view]),
-            dict(copy_paste, background_dir='set-by-the-test', size=(64, 64),
-                 person_size=(32, 24)),
+            dict(
+                copy_paste,
+                background_dir='set-by-the-test',
+                size=(64, 64),
+                person_size=(32, 24)),
             pack,
         ]))
 optim_wrapper = dict(  # fp32 on the CPU; the paramwise rules of Table 6
@@ -53,5 +58,4 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=4)
 default_hooks = dict(
-    logger=dict(interval=1),
-    checkpoint=dict(interval=1, max_keep_ckpts=10))
+    logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=10))

@@ -15,17 +15,14 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from mmdpal_testing import REPO, run_tool
-
 import vtest_data as vtest
+from mmdpal_testing import REPO, run_tool
+from vtest_data import (VTestNotFoundError, background_boxes, box_iou,
+                        cut_crops, fetch_vtest, filter_boxes, find_vtest_video,
+                        link_tracks, make_vtest_lup, median_background, nms,
+                        person_crop_box, split_by_time, vtest_candidates)
 
 from mmdpal.datasets import CopyPasteMultiPerson, LUPersonDataset
-from vtest_data import (VTestNotFoundError, background_boxes,
-                                   box_iou, cut_crops, fetch_vtest,
-                                   filter_boxes, find_vtest_video,
-                                   link_tracks, make_vtest_lup,
-                                   median_background, nms, person_crop_box,
-                                   split_by_time, vtest_candidates)
 
 # --------------------------------------------------------------------------
 # a synthetic static-camera video: 30 frames, 240x320, three "persons"
@@ -66,15 +63,15 @@ def write_video(path):
     rng = np.random.default_rng(0)
     background = cv2.GaussianBlur(
         rng.integers(90, 200, (H, W, 3), dtype=np.uint8), (31, 31), 0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10,
-                             (W, H))
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10, (W, H))
     assert writer.isOpened()
     for idx in range(NUM_FRAMES):
         frame = background.copy()
         for k, (x, y) in person_positions(idx).items():
             colour = dict(A=(20, 20, 160), B=(160, 20, 20), C=(20, 140, 20))
-            cv2.rectangle(frame, (x, y), (x + PERSON_W - 1,
-                                          y + PERSON_H - 1), colour[k], -1)
+            cv2.rectangle(frame, (x, y), (x + PERSON_W - 1, y + PERSON_H - 1),
+                          colour[k], -1)
         writer.write(frame)
     writer.release()
     return str(path)
@@ -92,8 +89,8 @@ def tree_md5(folder):
         for name in files:
             path = osp.join(root, name)
             with open(path, 'rb') as f:
-                out[osp.relpath(path, folder)] = hashlib.md5(
-                    f.read()).hexdigest()
+                out[osp.relpath(path,
+                                folder)] = hashlib.md5(f.read()).hexdigest()
     return out
 
 
@@ -116,8 +113,10 @@ def test_missing_video_is_a_one_line_error(tmp_path, monkeypatch):
 
     # with download: the fetcher is asked, with the cache folder
     asked = []
-    got = find_vtest_video(cache_dir=str(tmp_path / 'cache'), download=True,
-                           fetch=lambda d: asked.append(d) or 'fetched.avi')
+    got = find_vtest_video(
+        cache_dir=str(tmp_path / 'cache'),
+        download=True,
+        fetch=lambda d: asked.append(d) or 'fetched.avi')
     assert got == 'fetched.avi' and asked == [str(tmp_path / 'cache')]
 
     # no apt: the real fetcher fails with one line
@@ -137,8 +136,10 @@ def test_standard_places():
 def test_cli_missing_video(tmp_path):
     res = run_tool([
         'demo/vtest_to_lup.py', '--video',
-        str(tmp_path / 'missing.avi'), '--out', str(tmp_path / 'out')
-    ], timeout=120)
+        str(tmp_path / 'missing.avi'), '--out',
+        str(tmp_path / 'out')
+    ],
+                   timeout=120)
     assert res.returncode == 1, res.stdout + res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and 'missing.avi' in lines[0], res.stderr
@@ -180,11 +181,13 @@ def test_nms_and_filter():
 
 
 def test_link_tracks():
-    a = [np.array([[0, 0, 40, 80], [100, 0, 140, 80]], float),
-         np.array([[104, 0, 144, 80], [4, 0, 44, 80]], float),  # swapped
-         np.zeros((0, 4)),  # both missed
-         np.array([[12, 0, 52, 80]], float),
-         np.array([[300, 0, 340, 80]], float)]  # someone new
+    a = [
+        np.array([[0, 0, 40, 80], [100, 0, 140, 80]], float),
+        np.array([[104, 0, 144, 80], [4, 0, 44, 80]], float),  # swapped
+        np.zeros((0, 4)),  # both missed
+        np.array([[12, 0, 52, 80]], float),
+        np.array([[300, 0, 340, 80]], float)
+    ]  # someone new
     ids = link_tracks(a, iou_thr=0.3, max_gap=2)
     assert [i.tolist() for i in ids] == [[0, 1], [1, 0], [], [0], [2]]
     # consecutive frames only: the missed frame breaks the track
@@ -193,8 +196,8 @@ def test_link_tracks():
 
 
 def test_crops_keep_the_person_aspect():
-    frame = np.arange(240 * 320 * 3, dtype=np.uint32).reshape(
-        240, 320, 3).astype(np.uint8)
+    frame = np.arange(
+        240 * 320 * 3, dtype=np.uint32).reshape(240, 320, 3).astype(np.uint8)
     box = (100, 50, 140, 130)  # 40x80
     x1, y1, x2, y2 = person_crop_box(box, (256, 128), margin=0.05)
     assert (y2 - y1) / (x2 - x1) == pytest.approx(2, abs=0.05)
@@ -223,16 +226,18 @@ def test_median_and_person_free_backgrounds():
     wins = background_boxes(frame, person, size=96, stride=48)
     assert wins and box_iou(np.array(wins, float), person).max() == 0
     # a person the detector missed is caught by the background test
-    missed = background_boxes(frame, np.zeros((0, 5)), size=96, stride=48,
-                              background=background)
+    missed = background_boxes(
+        frame, np.zeros((0, 5)), size=96, stride=48, background=background)
     assert box_iou(np.array(missed, float), person).max() == 0
     assert len(background_boxes(frame, np.zeros((0, 5)), size=96,
                                 stride=48)) > len(missed)
 
 
 def test_split_by_time():
-    splits = [split_by_time(i, 100, heldout_frac=0.2, gap_frames=10)
-              for i in range(100)]
+    splits = [
+        split_by_time(i, 100, heldout_frac=0.2, gap_frames=10)
+        for i in range(100)
+    ]
     assert splits == ['train'] * 70 + ['gap'] * 10 + ['heldout'] * 20
 
 
@@ -241,9 +246,17 @@ def test_split_by_time():
 # --------------------------------------------------------------------------
 def convert_synthetic(video, out):
     return make_vtest_lup(
-        video, str(out), step=2, heldout_frac=0.2, gap_frames=4,
-        crop_size=(128, 64), detector=stub_detector, bg_sizes=(96, ),
-        bg_stride=48, frame_bg_frames=5, median_frames=29)
+        video,
+        str(out),
+        step=2,
+        heldout_frac=0.2,
+        gap_frames=4,
+        crop_size=(128, 64),
+        detector=stub_detector,
+        bg_sizes=(96, ),
+        bg_stride=48,
+        frame_bg_frames=5,
+        median_frames=29)
 
 
 def test_synthetic_conversion(synthetic_video, tmp_path):
@@ -260,8 +273,10 @@ def test_synthetic_conversion(synthetic_video, tmp_path):
     by_person = {}
     for rec in crops:
         truth = person_boxes(rec['frame'])
-        name = max(truth, key=lambda k: box_iou(
-            np.array([truth[k]]), np.array([rec['box']]))[0, 0])
+        name = max(
+            truth,
+            key=lambda k: box_iou(
+                np.array([truth[k]]), np.array([rec['box']]))[0, 0])
         by_person.setdefault(name, set()).add(rec['track_id'])
     assert all(len(ids) == 1 for ids in by_person.values())
     assert len(set.union(*by_person.values())) == 3 == summary['tracks']
@@ -294,8 +309,11 @@ def test_synthetic_conversion(synthetic_video, tmp_path):
     # no person colour left in the median
     assert (median.max(axis=2) - median.min(axis=2)).max() < 100
     # the folders load as LUPerson / copy-paste data
-    ds = LUPersonDataset(data_root=str(out), data_prefix=dict(
-        img_path='train'), pipeline=[], lazy_init=False)
+    ds = LUPersonDataset(
+        data_root=str(out),
+        data_prefix=dict(img_path='train'),
+        pipeline=[],
+        lazy_init=False)
     assert len(ds) == len(train)
     assert 'backgrounds=' in repr(
         CopyPasteMultiPerson(background_dir=str(out / 'backgrounds')))
@@ -341,8 +359,8 @@ def test_real_vtest(tmp_path):
     assert summary['heldout'] >= 10, summary
     train = os.listdir(out / 'train')
     heldout = os.listdir(out / 'heldout')
-    assert len(train) == summary['train'] and len(heldout) == summary[
-        'heldout']
+    assert len(train) == summary['train'] and len(
+        heldout) == summary['heldout']
     backgrounds = os.listdir(out / 'backgrounds')
     assert len(backgrounds) == summary['backgrounds'] >= 10
     assert 'median_full.jpg' in backgrounds
@@ -357,10 +375,14 @@ def test_real_vtest(tmp_path):
             assert rec['frame'] >= cut
         elif rec['split'] == 'train':
             assert rec['frame'] < meta['split']['train_before_frame']
-    train_tracks = {r['track_id'] for r in meta['crops']
-                    if r['split'] == 'train'}
-    assert not train_tracks & {r['track_id'] for r in meta['crops']
-                               if r['split'] == 'heldout'}
+    train_tracks = {
+        r['track_id']
+        for r in meta['crops'] if r['split'] == 'train'
+    }
+    assert not train_tracks & {
+        r['track_id']
+        for r in meta['crops'] if r['split'] == 'heldout'
+    }
     for name in sorted(train)[:5] + sorted(heldout)[:5]:
         split = 'train' if name in train else 'heldout'
         assert cv2.imread(str(out / split / name)).shape == (256, 128, 3)

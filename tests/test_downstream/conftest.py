@@ -1,7 +1,6 @@
 """Fixtures of the downstream chain tests: student checkpoints written the
 way a user gets them (a DPAL checkpoint -> extract_student.py)."""
 import pytest
-
 from mmdpal_testing import make_student
 
 # the real student of configs/downstream: ViT-Ti/16 pretrained at 256x128
@@ -22,7 +21,8 @@ def tiny_student(tmp_path_factory):
 def vit_ti_student(tmp_path_factory):
     """(path, state dict) of a ViT-Ti/16 student pretrained at 256x128."""
     return make_student(
-        str(tmp_path_factory.mktemp('vit_ti_student')), arch=VIT_TI,
+        str(tmp_path_factory.mktemp('vit_ti_student')),
+        arch=VIT_TI,
         img_size=(256, 128))
 
 
@@ -30,5 +30,6 @@ def vit_ti_student(tmp_path_factory):
 def vit_s_student(tmp_path_factory):
     """(path, state dict) of a ViT-S/16 student: wrong for the configs."""
     return make_student(
-        str(tmp_path_factory.mktemp('vit_s_student')), arch=VIT_S,
+        str(tmp_path_factory.mktemp('vit_s_student')),
+        arch=VIT_S,
         img_size=(256, 128))

@@ -11,11 +11,10 @@ import os.path as osp
 
 import pytest
 import torch
+from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, mmdet_data_options,
+                            run_tool, train_from_student, write_crowdhuman)
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
-
-from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, mmdet_data_options,
-                              run_tool, train_from_student, write_crowdhuman)
 
 CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmdet',
                   'crowddet-rcnn_dpal-vit-ti_sfp_8xb2-30e_crowdhuman.py')
@@ -26,13 +25,16 @@ REAL_ODGT = osp.join(SHARED, 'testdata', 'crowdhuman', 'annotation_train.odgt')
 def test_mmdpal_parts_build_from_the_mmdet_scope():
     """``type='mmdpal.X'`` resolves from mmdet's registries (mmdpal's are
     grandchildren of mmengine's root, under mmpretrain's)."""
-    import mmdpal  # noqa: F401
     from mmdet.registry import MODELS, WEIGHT_INITIALIZERS
+
+    import mmdpal  # noqa: F401
     from mmdpal.models import SimpleFeaturePyramid, StrictPretrained
     with DefaultScope.overwrite_default_scope('mmdet'):
         neck = MODELS.build(
-            dict(type='mmdpal.SimpleFeaturePyramid', in_channels=32,
-                 out_channels=16))
+            dict(
+                type='mmdpal.SimpleFeaturePyramid',
+                in_channels=32,
+                out_channels=16))
         init = WEIGHT_INITIALIZERS.build(
             dict(type='mmdpal.StrictPretrained', checkpoint='x.pth'))
     assert type(neck) is SimpleFeaturePyramid
@@ -46,8 +48,7 @@ def test_simple_feature_pyramid_strides():
     neck.init_weights()
     x = torch.rand(2, 32, 8, 12)  # a 128x192 image at stride 16
     outs = neck((x, ))
-    assert [tuple(o.shape) for o in outs] == [(2, 16, 32, 48),
-                                              (2, 16, 16, 24),
+    assert [tuple(o.shape) for o in outs] == [(2, 16, 32, 48), (2, 16, 16, 24),
                                               (2, 16, 8, 12), (2, 16, 4, 6),
                                               (2, 16, 2, 3)]
     # the stride-64 level is the stride-32 one sub-sampled
@@ -60,8 +61,9 @@ def test_simple_feature_pyramid_strides():
 def test_config_loads_the_student_strictly(vit_ti_student):
     """The CrowdDet config builds in mmdet's scope, loads every student
     tensor into the 192-dim ViT and feeds five levels to the RPN."""
-    import mmdpal  # noqa: F401
     from mmdet.registry import MODELS
+
+    import mmdpal  # noqa: F401
     path, student = vit_ti_student
     cfg = Config.fromfile(CONFIG)
     cfg.model.init_cfg.checkpoint = path
@@ -88,8 +90,9 @@ def test_config_loads_the_student_strictly(vit_ti_student):
 def crowdhuman_evaluator(ann_file):
     """The tiny config's test metric (mmdet CrowdHumanMetric), built through
     the registry as the runner builds it."""
-    import mmdpal  # noqa: F401
     from mmdet.registry import METRICS
+
+    import mmdpal  # noqa: F401
     cfg = Config.fromfile(TINY)
     cfg.test_evaluator.ann_file = ann_file
     init_default_scope('mmdet')
@@ -100,17 +103,20 @@ def evaluate_as_predictions(metric, records, image_shape, drop=0):
     """Feed the full boxes of each record's non-ignored persons (minus the
     last ``drop`` of the first record) to ``metric`` as predictions."""
     for i, record in enumerate(records):
-        boxes = [b['fbox'] for b in record['gtboxes']
-                 if b['tag'] == 'person' and
-                 not b.get('extra', {}).get('ignore', 0)]
+        boxes = [
+            b['fbox'] for b in record['gtboxes'] if b['tag'] == 'person'
+            and not b.get('extra', {}).get('ignore', 0)
+        ]
         if i == 0 and drop:
             boxes = boxes[:-drop]
         xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in boxes],
                             dtype=torch.float32)
         metric.process([], [
-            dict(img_id=record['ID'], ori_shape=image_shape,
-                 pred_instances=dict(bboxes=xyxy,
-                                     scores=torch.ones(len(boxes))))
+            dict(
+                img_id=record['ID'],
+                ori_shape=image_shape,
+                pred_instances=dict(
+                    bboxes=xyxy, scores=torch.ones(len(boxes))))
         ])
     return metric.evaluate(len(records))
 
@@ -124,13 +130,12 @@ def perfect_ap(records):
     return 1 - 1 / num
 
 
-def test_crowdhuman_metric_gives_a_perfect_score_on_the_ground_truth(
-        tmp_path):
+def test_crowdhuman_metric_gives_a_perfect_score_on_the_ground_truth(tmp_path):
     ann_file, records = write_crowdhuman(str(tmp_path), 'val', seed=1)
     metrics = evaluate_as_predictions(
         crowdhuman_evaluator(ann_file), records, (128, 192))
-    assert metrics['crowd_human/mAP'] == pytest.approx(perfect_ap(records),
-                                                       abs=1e-4)
+    assert metrics['crowd_human/mAP'] == pytest.approx(
+        perfect_ap(records), abs=1e-4)
     assert metrics['crowd_human/mMR'] == pytest.approx(0.0)
     assert metrics['crowd_human/JI'] == pytest.approx(1.0)
 
@@ -142,8 +147,9 @@ def test_crowdhuman_metric_gives_a_perfect_score_on_the_ground_truth(
     assert metrics['crowd_human/JI'] < 0.95
 
 
-@pytest.mark.skipif(not osp.isfile(REAL_ODGT),
-                    reason='../shared/testdata/crowdhuman is absent')
+@pytest.mark.skipif(
+    not osp.isfile(REAL_ODGT),
+    reason='../shared/testdata/crowdhuman is absent')
 def test_crowdhuman_metric_on_a_real_annotation():
     """The real CrowdHuman line (6 persons, 1 ignored region) as both ground
     truth and predictions; the image is not available, so its shape is
@@ -153,8 +159,8 @@ def test_crowdhuman_metric_on_a_real_annotation():
     metrics = evaluate_as_predictions(
         crowdhuman_evaluator(REAL_ODGT), records, (2100, 1800))
     assert perfect_ap(records) == pytest.approx(5 / 6)
-    assert metrics['crowd_human/mAP'] == pytest.approx(perfect_ap(records),
-                                                       abs=1e-4)
+    assert metrics['crowd_human/mAP'] == pytest.approx(
+        perfect_ap(records), abs=1e-4)
     assert metrics['crowd_human/mMR'] == pytest.approx(0.0)
     assert metrics['crowd_human/JI'] == pytest.approx(1.0)
 
@@ -162,26 +168,28 @@ def test_crowdhuman_metric_on_a_real_annotation():
 def test_missing_annotation_file_names_the_path(tmp_path, tiny_student):
     from mmengine.runner import Runner
     cfg = Config.fromfile(TINY)
-    cfg.merge_from_dict(dict(
-        work_dir=str(tmp_path / 'work'),
-        model=dict(init_cfg=dict(checkpoint=tiny_student[0]))))
+    cfg.merge_from_dict(
+        dict(
+            work_dir=str(tmp_path / 'work'),
+            model=dict(init_cfg=dict(checkpoint=tiny_student[0]))))
     cfg.train_dataloader.dataset.data_root = str(tmp_path)
-    cfg.train_dataloader.dataset.ann_file = str(
-        tmp_path / 'annotation_train.odgt')
+    cfg.train_dataloader.dataset.ann_file = str(tmp_path /
+                                                'annotation_train.odgt')
     with pytest.raises(FileNotFoundError, match='annotation_train.odgt'):
         Runner.from_cfg(cfg).train()
 
 
 @pytest.mark.slow
-def test_student_of_another_architecture_fails_train_py(tmp_path,
-                                                        vit_ti_student):
+def test_student_of_another_architecture_fails_train_py(
+        tmp_path, vit_ti_student):
     """tools/train.py with the 192-dim student in the (32-dim) tiny config:
     it stops before training with the mismatched keys and shapes."""
     train, _ = write_crowdhuman(str(tmp_path), 'train', num_images=4)
     val, _ = write_crowdhuman(str(tmp_path), 'val', seed=1)
     result = run_tool([
-        'tools/train.py', TINY, '--work-dir', str(tmp_path / 'work'),
-        '--cfg-options', *mmdet_data_options(str(tmp_path), train, val),
+        'tools/train.py', TINY, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        *mmdet_data_options(str(tmp_path), train, val),
         f'model.init_cfg.checkpoint={vit_ti_student[0]}'
     ])
     assert result.returncode != 0
@@ -204,8 +212,9 @@ def test_crowdhuman_chain_train_then_test(tmp_path, tiny_student):
     prefix = str(tmp_path / 'preds')
     out = str(tmp_path / 'metrics.json')
     result = run_tool([
-        'tools/test.py', TINY, osp.join(work, 'epoch_1.pth'), '--work-dir',
-        work, '--out', out, '--cfg-options', *data_options,
+        'tools/test.py', TINY,
+        osp.join(work, 'epoch_1.pth'), '--work-dir', work, '--out', out,
+        '--cfg-options', *data_options,
         f'test_evaluator.outfile_prefix={prefix}'
     ])
     assert result.returncode == 0, result.stderr[-3000:]

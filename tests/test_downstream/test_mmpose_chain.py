@@ -12,14 +12,13 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, mmpose_data_options,
+                            run_tool, train_from_student, write_coco_keypoints)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, mmpose_data_options,
-                              run_tool, train_from_student, write_coco_keypoints)
-
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'downstream', 'mmpose',
-                                    '*.py')))
+CONFIGS = sorted(
+    glob.glob(osp.join(REPO, 'configs', 'downstream', 'mmpose', '*.py')))
 COCO_CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmpose',
                        'td-hm_dpal-vit-ti_8xb64-210e_coco-256x192.py')
 TINY = osp.join(TINY_CONFIGS, 'tiny_mmpose_coco.py')
@@ -29,8 +28,9 @@ REAL_COCO = osp.join(SHARED, 'testdata', 'mmpose-tests', 'coco')
 def build_model(config, checkpoint):
     """Build a downstream config's model in mmpose's scope, with the student
     at ``checkpoint``, and run its init_weights."""
-    import mmdpal  # noqa: F401
     from mmpose.registry import MODELS
+
+    import mmdpal  # noqa: F401
     cfg = Config.fromfile(config)
     cfg.model.init_cfg.checkpoint = checkpoint
     init_default_scope('mmpose')
@@ -42,9 +42,10 @@ def build_model(config, checkpoint):
 def coco_evaluator(ann_file):
     """The tiny config's test metric (mmpose CocoMetric), built through the
     registry as the runner builds it, with COCO's keypoint meta."""
-    import mmdpal  # noqa: F401
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
     from mmpose.registry import METRICS
+
+    import mmdpal  # noqa: F401
     cfg = Config.fromfile(TINY)
     cfg.test_evaluator.ann_file = ann_file
     init_default_scope('mmpose')
@@ -59,11 +60,14 @@ def evaluate_as_predictions(metric, annotations):
     for ann in annotations:
         kpts = np.array(ann['keypoints'], dtype=np.float32).reshape(1, -1, 3)
         metric.process([], [
-            dict(id=ann['id'], img_id=ann['image_id'], category_id=1,
-                 pred_instances=dict(
-                     keypoints=kpts[..., :2],
-                     keypoint_scores=np.ones(kpts.shape[:2], np.float32)),
-                 gt_instances=dict())
+            dict(
+                id=ann['id'],
+                img_id=ann['image_id'],
+                category_id=1,
+                pred_instances=dict(
+                    keypoints=kpts[..., :2],
+                    keypoint_scores=np.ones(kpts.shape[:2], np.float32)),
+                gt_instances=dict())
         ])
     return metric.evaluate(len(annotations))
 
@@ -123,9 +127,10 @@ def test_student_of_another_architecture_lists_the_mismatches(vit_s_student):
 def test_missing_annotation_file_names_the_path(tmp_path, tiny_student):
     from mmengine.runner import Runner
     cfg = Config.fromfile(TINY)
-    cfg.merge_from_dict(dict(
-        work_dir=str(tmp_path / 'work'),
-        model=dict(init_cfg=dict(checkpoint=tiny_student[0]))))
+    cfg.merge_from_dict(
+        dict(
+            work_dir=str(tmp_path / 'work'),
+            model=dict(init_cfg=dict(checkpoint=tiny_student[0]))))
     missing = str(tmp_path / 'annotations' / 'person_keypoints_train.json')
     cfg.train_dataloader.dataset.data_root = str(tmp_path)
     cfg.train_dataloader.dataset.ann_file = missing
@@ -148,8 +153,9 @@ def test_coco_metric_gives_a_perfect_score_on_the_ground_truth(tmp_path):
     assert metrics['coco/AP'] < 0.9
 
 
-@pytest.mark.skipif(not osp.isdir(REAL_COCO),
-                    reason='../shared/testdata/mmpose-tests/coco is absent')
+@pytest.mark.skipif(
+    not osp.isdir(REAL_COCO),
+    reason='../shared/testdata/mmpose-tests/coco is absent')
 def test_coco_metric_on_real_annotations_ground_truth():
     ann_file = osp.join(REAL_COCO, 'test_coco.json')
     anns = keypoint_annotations(ann_file)
@@ -161,14 +167,19 @@ def test_coco_metric_on_real_annotations_ground_truth():
 def check_chain(tmp_path, student, data_options, num_instances, val_ann):
     """train.py (2 iterations) -> test.py; returns the test metrics."""
     work = str(tmp_path / 'work')
-    train_from_student(TINY, work, data_options, student,
-                       pos_embed_resize='1 extra + 4x2 -> 0 extra + 4x3')
+    train_from_student(
+        TINY,
+        work,
+        data_options,
+        student,
+        pos_embed_resize='1 extra + 4x2 -> 0 extra + 4x3')
 
     prefix = str(tmp_path / 'preds')
     out = str(tmp_path / 'metrics.json')
     result = run_tool([
-        'tools/test.py', TINY, osp.join(work, 'epoch_1.pth'), '--work-dir',
-        work, '--out', out, '--cfg-options', *data_options,
+        'tools/test.py', TINY,
+        osp.join(work, 'epoch_1.pth'), '--work-dir', work, '--out', out,
+        '--cfg-options', *data_options,
         f'test_evaluator.outfile_prefix={prefix}'
     ])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -180,8 +191,10 @@ def check_chain(tmp_path, student, data_options, num_instances, val_ann):
     with open(f'{prefix}.keypoints.json') as f:
         preds = json.load(f)
     assert len(preds) == num_instances
-    assert sorted({p['image_id'] for p in preds}) == sorted(
-        {a['image_id'] for a in keypoint_annotations(val_ann)})
+    assert sorted({p['image_id']
+                   for p in preds}) == sorted(
+                       {a['image_id']
+                        for a in keypoint_annotations(val_ann)})
     assert all(len(p['keypoints']) == 17 * 3 for p in preds)
     return metrics
 
@@ -190,21 +203,21 @@ def check_chain(tmp_path, student, data_options, num_instances, val_ann):
 def test_coco_chain_train_then_test(tmp_path, tiny_student):
     train = write_coco_keypoints(str(tmp_path), 'train', seed=0)
     val = write_coco_keypoints(str(tmp_path), 'val', seed=1)
-    options = mmpose_data_options(str(tmp_path), train['ann_file'],
-                                  val['ann_file'], train['img_prefix'],
-                                  val['img_prefix'])
+    options = mmpose_data_options(
+        str(tmp_path), train['ann_file'], val['ann_file'], train['img_prefix'],
+        val['img_prefix'])
     check_chain(tmp_path, tiny_student, options, val['num_instances'],
                 val['ann_file'])
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not osp.isdir(REAL_COCO),
-                    reason='../shared/testdata/mmpose-tests/coco is absent')
+@pytest.mark.skipif(
+    not osp.isdir(REAL_COCO),
+    reason='../shared/testdata/mmpose-tests/coco is absent')
 def test_coco_chain_on_real_coco_images(tmp_path, tiny_student):
     """Real COCO val2017 images and keypoints (read in place): train on 4
     persons (two iterations), test on all 12 annotated persons."""
     ann_file = osp.join(REAL_COCO, 'test_coco.json')
-    options = mmpose_data_options(REAL_COCO, ann_file, ann_file, '') + [
-        'train_dataloader.dataset.indices=4'
-    ]
+    options = mmpose_data_options(REAL_COCO, ann_file, ann_file,
+                                  '') + ['train_dataloader.dataset.indices=4']
     check_chain(tmp_path, tiny_student, options, 12, ann_file)

@@ -14,11 +14,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmdpal_testing import (REPO, TINY_CONFIGS, mmseg_data_options, run_tool,
+                            train_from_student, write_lip)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-
-from mmdpal_testing import (REPO, TINY_CONFIGS, mmseg_data_options, run_tool,
-                              train_from_student, write_lip)
 
 CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmseg',
                   'dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384.py')
@@ -33,8 +32,7 @@ def test_lip_base_config_reads_the_lip_layout(tmp_path):
     pipeline yields crops of at most 576x384 with their label map."""
     import mmseg.datasets  # noqa: F401
     from mmseg.registry import DATASETS
-    masks = write_lip(str(tmp_path), 'training', num_images=3,
-                      size=(640, 420))
+    masks = write_lip(str(tmp_path), 'training', num_images=3, size=(640, 420))
     cfg = Config.fromfile(LIP_BASE)
     cfg.train_dataloader.dataset.data_root = str(tmp_path)
     init_default_scope('mmseg')
@@ -55,8 +53,9 @@ def test_lip_base_config_reads_the_lip_layout(tmp_path):
 def test_config_loads_the_student_strictly(vit_ti_student):
     """The LIP config builds in mmseg's scope, loads every student tensor
     into the 192-dim ViT (blocks 3, 6, 9, 12 out) and predicts 20 classes."""
-    import mmdpal  # noqa: F401
     from mmseg.registry import MODELS
+
+    import mmdpal  # noqa: F401
     path, student = vit_ti_student
     cfg = Config.fromfile(CONFIG)
     cfg.model.init_cfg.checkpoint = path
@@ -81,9 +80,10 @@ def test_config_loads_the_student_strictly(vit_ti_student):
 def iou_evaluator():
     """The tiny config's test metric (mmseg IoUMetric), built through the
     registry as the runner builds it, with LIP's classes."""
-    import mmdpal  # noqa: F401
     from mmseg.datasets import LIPDataset
     from mmseg.registry import METRICS
+
+    import mmdpal  # noqa: F401
     cfg = Config.fromfile(TINY)
     init_default_scope('mmseg')
     metric = METRICS.build(cfg.test_evaluator)
@@ -94,16 +94,18 @@ def iou_evaluator():
 def evaluate(metric, pairs):
     for pred, label in pairs:
         metric.process([], [
-            dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
-                 gt_sem_seg=dict(data=torch.from_numpy(label)[None]))
+            dict(
+                pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
+                gt_sem_seg=dict(data=torch.from_numpy(label)[None]))
         ])
     return metric.evaluate(len(pairs))
 
 
 def test_iou_metric_gives_a_perfect_score_on_the_ground_truth(tmp_path):
     masks = write_lip(str(tmp_path), 'val', num_images=2, seed=1)
-    labels = [cv2.imread(m, cv2.IMREAD_UNCHANGED).astype(np.int64)
-              for m in masks]
+    labels = [
+        cv2.imread(m, cv2.IMREAD_UNCHANGED).astype(np.int64) for m in masks
+    ]
     metrics = evaluate(iou_evaluator(), [(lab, lab) for lab in labels])
     assert metrics == {'aAcc': 100.0, 'mIoU': 100.0, 'mAcc': 100.0}
 
@@ -122,12 +124,13 @@ def test_iou_metric_gives_a_perfect_score_on_the_ground_truth(tmp_path):
 def test_missing_image_folder_names_the_path(tmp_path, tiny_student):
     from mmengine.runner import Runner
     cfg = Config.fromfile(TINY)
-    cfg.merge_from_dict(dict(
-        work_dir=str(tmp_path / 'work'),
-        model=dict(init_cfg=dict(checkpoint=tiny_student[0]))))
+    cfg.merge_from_dict(
+        dict(
+            work_dir=str(tmp_path / 'work'),
+            model=dict(init_cfg=dict(checkpoint=tiny_student[0]))))
     cfg.train_dataloader.dataset.data_root = str(tmp_path / 'LIP')
-    with pytest.raises(FileNotFoundError,
-                       match=osp.join('LIP', 'images', 'training')):
+    with pytest.raises(
+            FileNotFoundError, match=osp.join('LIP', 'images', 'training')):
         Runner.from_cfg(cfg).train()
 
 
@@ -139,8 +142,9 @@ def test_missing_student_checkpoint_fails_train_py(tmp_path):
     write_lip(str(tmp_path), 'val', num_images=1, seed=1)
     missing = str(tmp_path / 'checkpoints' / 'dpal_vit-ti_student.pth')
     result = run_tool([
-        'tools/train.py', TINY, '--work-dir', str(tmp_path / 'work'),
-        '--cfg-options', *mmseg_data_options(str(tmp_path)),
+        'tools/train.py', TINY, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        *mmseg_data_options(str(tmp_path)),
         f'model.init_cfg.checkpoint={missing}'
     ])
     assert result.returncode != 0
@@ -158,8 +162,8 @@ def miou_of_pngs(pred_dir, label_paths):
     area_label = np.zeros(NUM_CLASSES)
     for path in label_paths:
         label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        pred = cv2.imread(osp.join(pred_dir, osp.basename(path)),
-                          cv2.IMREAD_UNCHANGED)
+        pred = cv2.imread(
+            osp.join(pred_dir, osp.basename(path)), cv2.IMREAD_UNCHANGED)
         assert pred.shape == label.shape
         for c in range(NUM_CLASSES):
             p, t = pred == c, label == c
@@ -182,15 +186,19 @@ def test_lip_chain_train_then_test(tmp_path, tiny_student):
     labels = write_lip(str(tmp_path), 'val', num_images=2, seed=1)
     data_options = mmseg_data_options(str(tmp_path))
     work = str(tmp_path / 'work')
-    train_from_student(TINY, work, data_options, tiny_student,
-                       pos_embed_resize='1 extra + 4x2 -> 0 extra + 6x4')
+    train_from_student(
+        TINY,
+        work,
+        data_options,
+        tiny_student,
+        pos_embed_resize='1 extra + 4x2 -> 0 extra + 6x4')
 
     pred_dir = str(tmp_path / 'preds')
     out = str(tmp_path / 'metrics.json')
     result = run_tool([
-        'tools/test.py', TINY, osp.join(work, 'epoch_1.pth'), '--work-dir',
-        work, '--out', out, '--cfg-options', *data_options,
-        f'test_evaluator.output_dir={pred_dir}'
+        'tools/test.py', TINY,
+        osp.join(work, 'epoch_1.pth'), '--work-dir', work, '--out', out,
+        '--cfg-options', *data_options, f'test_evaluator.output_dir={pred_dir}'
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out) as f:

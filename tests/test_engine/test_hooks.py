@@ -12,11 +12,13 @@ from mmdpal.engine import BadImageLoggerHook
 def test_bf16_autocast_wrapper_runs_forward_in_bf16_keeps_fp32_state():
     init_default_scope('mmdpal')
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU(),
-                                torch.nn.Linear(8, 1))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 8), torch.nn.GELU(), torch.nn.Linear(8, 1))
     wrapper = build_optim_wrapper(
-        model, dict(type='BF16AutocastOptimWrapper',
-                    optimizer=dict(type='SGD', lr=0.1)))
+        model,
+        dict(
+            type='BF16AutocastOptimWrapper',
+            optimizer=dict(type='SGD', lr=0.1)))
     x = torch.randn(16, 8)
     before = [p.detach().clone() for p in model.parameters()]
     with wrapper.optim_context(model):
@@ -53,12 +55,13 @@ def test_bad_image_hook_logs_the_count():
 def test_bad_image_hook_logs_mid_epoch_only_on_change():
     dataset = type('DS', (list, ), {'num_bad_images': 0})([0] * 10)
     runner = SimpleNamespace(
-        train_dataloader=SimpleNamespace(dataset=dataset), logger=_Logger(),
+        train_dataloader=SimpleNamespace(dataset=dataset),
+        logger=_Logger(),
         iter=999)
     hook = BadImageLoggerHook(interval=1000)
     hook.after_train_iter(runner, 0)  # iteration 1000: first report
     hook.after_train_iter(runner, 0)  # unchanged: silent
     dataset.num_bad_images = 1
     hook.after_train_iter(runner, 0)
-    assert [ln.split(': ')[1] for ln in runner.logger.lines] == [
-        '0 of 10 (0.000%)', '1 of 10 (10.000%)']
+    assert [ln.split(': ')[1] for ln in runner.logger.lines
+            ] == ['0 of 10 (0.000%)', '1 of 10 (10.000%)']

@@ -41,8 +41,14 @@ def views(batch=2):
 
 def test_loss_terms_teacher_frozen_and_left_out_of_checkpoints(tmp_path):
     model = build(tiny_model_cfg(tmp_path))
-    teacher_before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
-    student_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    teacher_before = {
+        k: v.clone()
+        for k, v in model.teacher.state_dict().items()
+    }
+    student_before = {
+        k: v.clone()
+        for k, v in model.backbone.state_dict().items()
+    }
     losses = model.loss(views(), None)
     assert set(losses) == {'loss_global', 'loss_local', 'loss_relation'}
     assert all(v.ndim == 0 and torch.isfinite(v) for v in losses.values())
@@ -50,14 +56,18 @@ def test_loss_terms_teacher_frozen_and_left_out_of_checkpoints(tmp_path):
     optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-2))
     model.train()
     for _ in range(3):
-        data = dict(inputs=[(v * 50 + 120).clamp(0, 255).to(torch.uint8)
-                            for v in views()], data_samples=None)
+        data = dict(
+            inputs=[(v * 50 + 120).clamp(0, 255).to(torch.uint8)
+                    for v in views()],
+            data_samples=None)
         model.train_step(data, optim)
     assert not model.teacher.training  # still eval after model.train()
     for k, v in model.teacher.state_dict().items():
         assert torch.equal(v, teacher_before[k]), f'teacher {k} changed'
-    changed = [k for k, v in model.backbone.state_dict().items()
-               if not torch.equal(v, student_before[k])]
+    changed = [
+        k for k, v in model.backbone.state_dict().items()
+        if not torch.equal(v, student_before[k])
+    ]
     assert len(changed) > 10  # the student did learn
 
     state = model.state_dict()
@@ -81,7 +91,8 @@ def test_loss_terms_teacher_frozen_and_left_out_of_checkpoints(tmp_path):
 ])
 def test_table3_ablation_configs(tmp_path, name, expected):
     ablation = Config.fromfile(
-        osp.join(REPO, f'configs/dpal/ablations/vit-ti_path-b_lup1m_{name}.py'))
+        osp.join(REPO,
+                 f'configs/dpal/ablations/vit-ti_path-b_lup1m_{name}.py'))
     model_cfg = tiny_model_cfg(tmp_path)
     for key in ('global_loss', 'local_loss', 'relation_loss'):
         model_cfg[key] = ablation.model[key]
@@ -89,11 +100,12 @@ def test_table3_ablation_configs(tmp_path, name, expected):
     assert set(model.loss(views(), None)) == expected
 
 
-@pytest.mark.parametrize('variant', ['dec-linear', 'dec-mae', 'dec-moe',
-                                     'dec-lowrank'])
+@pytest.mark.parametrize('variant',
+                         ['dec-linear', 'dec-mae', 'dec-moe', 'dec-lowrank'])
 def test_table11_decoder_configs(tmp_path, variant):
-    ablation = Config.fromfile(osp.join(
-        REPO, f'configs/dpal/ablations/vit-ti_path-b_lup1m_{variant}.py'))
+    ablation = Config.fromfile(
+        osp.join(REPO,
+                 f'configs/dpal/ablations/vit-ti_path-b_lup1m_{variant}.py'))
     model_cfg = tiny_model_cfg(tmp_path)
     dec = ablation.model.decoder.to_dict()
     dec.update(in_dims=32, out_dims=48)
@@ -110,14 +122,17 @@ def test_official_config_adds_the_authors_terms(tmp_path):
     official = Config.fromfile(
         osp.join(REPO, 'configs/dpal/vit-ti_path-b_lup1m_official.py'))
     model_cfg = tiny_model_cfg(tmp_path)
-    model_cfg.teacher.update(shape_mask=official.model.teacher.shape_mask,
-                             relation=official.model.teacher.relation)
+    model_cfg.teacher.update(
+        shape_mask=official.model.teacher.shape_mask,
+        relation=official.model.teacher.relation)
     for k in ('weight_scale', 'router_loss_weight', 'expert_l2_weight'):
         model_cfg.decoder[k] = official.model.decoder[k]
     model = build(model_cfg)
     losses = model.loss(views(), None)
-    assert set(losses) == {'loss_global', 'loss_local', 'loss_relation',
-                           'loss_router', 'loss_expert_l2'}
+    assert set(losses) == {
+        'loss_global', 'loss_local', 'loss_relation', 'loss_router',
+        'loss_expert_l2'
+    }
     hook = RouterLossScheduleHook(milestones=[(0, 0.1), (20, 0.01)])
     runner = SimpleNamespace(model=model, epoch=25)
     hook.before_train_epoch(runner)
@@ -139,12 +154,17 @@ def test_extract_feat_is_the_student(tmp_path):
 def test_non_finite_loss_stops_with_the_term_and_iteration():
     hook = FiniteLossHook()
     runner = SimpleNamespace(iter=41, epoch=2)
-    hook.after_train_iter(runner, 0, outputs=dict(
-        loss=torch.tensor(1.), loss_global=torch.tensor(0.5)))
-    with pytest.raises(FloatingPointError,
-                       match=r'loss_relation is nan at iteration 42'):
-        hook.after_train_iter(runner, 0, outputs=dict(
-            loss=torch.tensor(1.), loss_relation=torch.tensor(float('nan'))))
+    hook.after_train_iter(
+        runner,
+        0,
+        outputs=dict(loss=torch.tensor(1.), loss_global=torch.tensor(0.5)))
+    with pytest.raises(
+            FloatingPointError, match=r'loss_relation is nan at iteration 42'):
+        hook.after_train_iter(
+            runner,
+            0,
+            outputs=dict(
+                loss=torch.tensor(1.),
+                loss_relation=torch.tensor(float('nan'))))
     with pytest.raises(FloatingPointError, match='loss_local is inf'):
-        hook.after_train_iter(runner, 0, outputs=dict(
-            loss_local=float('inf')))
+        hook.after_train_iter(runner, 0, outputs=dict(loss_local=float('inf')))

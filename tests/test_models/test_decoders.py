@@ -66,13 +66,15 @@ def test_authors_auxiliary_losses_are_options():
     outs = {'global': on(x), 'relation': on(x)}
     losses = on.loss(outs)
     w = outs['global'].router_weights
-    expected_router = 0.1 * 0.5 * (-w[:, 0].log().mean() - w[:, 2].log().mean())
+    expected_router = 0.1 * 0.5 * (-w[:, 0].log().mean() -
+                                   w[:, 2].log().mean())
     torch.testing.assert_close(losses['loss_router'], expected_router)
     expected_l2 = 0.025 * outs['global'].expert_params.pow(2).mean()
     torch.testing.assert_close(losses['loss_expert_l2'], expected_l2)
 
 
-@pytest.mark.parametrize('cls', [LinearDecoder, TransformerDecoder, MoEDecoder])
+@pytest.mark.parametrize('cls',
+                         [LinearDecoder, TransformerDecoder, MoEDecoder])
 def test_table11_variants(cls):
     torch.manual_seed(0)
     kwargs = dict(num_heads=2) if cls is MoEDecoder else {}

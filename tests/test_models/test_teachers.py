@@ -9,8 +9,11 @@ from mmdpal.models import ViTTeacher, pca_shape_mask
 
 
 def vit_cfg(**kw):
-    cfg = dict(type='mmpretrain.VisionTransformer', arch=TINY_TEACHER_ARCH,
-               img_size=(64, 32), patch_size=8)
+    cfg = dict(
+        type='mmpretrain.VisionTransformer',
+        arch=TINY_TEACHER_ARCH,
+        img_size=(64, 32),
+        patch_size=8)
     cfg.update(kw)
     return cfg
 
@@ -63,8 +66,11 @@ def test_last_block_attention_equals_plain_recomputation(teacher_ckpt):
 
     # plain recomputation from the same weights: run mmpretrain's own ViT
     # (fused attention everywhere) up to the last block, then q.k^T by hand
-    vit = VisionTransformer(arch=TINY_TEACHER_ARCH, img_size=(64, 32),
-                            patch_size=8, out_type='raw')
+    vit = VisionTransformer(
+        arch=TINY_TEACHER_ARCH,
+        img_size=(64, 32),
+        patch_size=8,
+        out_type='raw')
     vit.eval()
     vit.load_state_dict(torch.load(teacher_ckpt, weights_only=True))
     captured = {}
@@ -77,15 +83,15 @@ def test_last_block_attention_equals_plain_recomputation(teacher_ckpt):
     C = x.shape[-1]
     heads = TINY_TEACHER_ARCH['num_heads']
     q = (x @ w[:C].T + b[:C]).unflatten(-1, (heads, -1)).transpose(1, 2)
-    k = (x @ w[C:2 * C].T + b[C:2 * C]).unflatten(-1, (heads, -1)).transpose(
-        1, 2)
+    k = (x @ w[C:2 * C].T + b[C:2 * C]).unflatten(-1,
+                                                  (heads, -1)).transpose(1, 2)
     attn = torch.softmax(q @ k.transpose(-2, -1) / (C // heads)**0.5, dim=-1)
     torch.testing.assert_close(out.attention, attn, rtol=1e-5, atol=1e-6)
     # the explicit last block gives the same tokens as mmpretrain's forward
-    torch.testing.assert_close(out.cls_token, final[:, 0], rtol=1e-5,
-                               atol=1e-5)
-    torch.testing.assert_close(out.patch_tokens, final[:, 1:], rtol=1e-5,
-                               atol=1e-5)
+    torch.testing.assert_close(
+        out.cls_token, final[:, 0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        out.patch_tokens, final[:, 1:], rtol=1e-5, atol=1e-5)
     # paper targets: M_shape = head-mean class attention, min-max scaled
     cls_attn = attn.mean(1)[:, 0, 1:]
     lo, hi = cls_attn.min(1, keepdim=True)[0], cls_attn.max(1, keepdim=True)[0]
@@ -96,17 +102,22 @@ def test_last_block_attention_equals_plain_recomputation(teacher_ckpt):
 
 def test_grid_alignment_for_another_patch_size(tmp_path):
     """A patch-14 teacher against a patch-8 student grid (8 x 4 tokens)."""
-    vit = VisionTransformer(arch=TINY_TEACHER_ARCH, img_size=(56, 28),
-                            patch_size=14, out_type='raw')
+    vit = VisionTransformer(
+        arch=TINY_TEACHER_ARCH,
+        img_size=(56, 28),
+        patch_size=14,
+        out_type='raw')
     path = str(tmp_path / 't14.pth')
     torch.save(vit.state_dict(), path)
     img = torch.randn(2, 3, 64, 32)
-    resize = ViTTeacher(vit_cfg(img_size=(56, 28), patch_size=14), path,
-                        align='resize_input')
+    resize = ViTTeacher(
+        vit_cfg(img_size=(56, 28), patch_size=14), path, align='resize_input')
     out = resize(img, (8, 4))
     assert out.attention.shape[-1] == 1 + 8 * 4  # teacher ran at 112x56
-    interp = ViTTeacher(vit_cfg(img_size=(56, 28), patch_size=14), path,
-                        align='interpolate_tokens')
+    interp = ViTTeacher(
+        vit_cfg(img_size=(56, 28), patch_size=14),
+        path,
+        align='interpolate_tokens')
     out2 = interp(img, (8, 4))
     assert out2.attention.shape[-1] == 1 + 4 * 2  # ran at 56x28 (4x2 grid)
     for o in (out, out2):
@@ -118,8 +129,8 @@ def test_grid_alignment_for_another_patch_size(tmp_path):
 
 def test_authors_variants_pca_mask_and_similarity(teacher_ckpt):
     torch.manual_seed(0)
-    teacher = ViTTeacher(vit_cfg(), teacher_ckpt, shape_mask='pca',
-                         relation='similarity')
+    teacher = ViTTeacher(
+        vit_cfg(), teacher_ckpt, shape_mask='pca', relation='similarity')
     out = teacher(torch.randn(2, 3, 64, 32), (8, 4))
     p = out.patch_tokens
     sim = torch.softmax(p @ p.transpose(1, 2) / p.shape[-1]**0.5, -1)
@@ -143,8 +154,8 @@ def test_pca_mask_sign_is_fixed_by_the_reference():
 
 def test_pca_mask_matches_svd_first_component():
     torch.manual_seed(0)
-    tokens = torch.randn(3, 20, 6) @ torch.diag(torch.tensor(
-        [4., 1., .5, .3, .2, .1]))
+    tokens = torch.randn(3, 20, 6) @ torch.diag(
+        torch.tensor([4., 1., .5, .3, .2, .1]))
     ref = torch.randn(3, 20)
     mask = pca_shape_mask(tokens, ref)
     x = tokens - tokens.mean(1, keepdim=True)

@@ -7,9 +7,8 @@ import os.path as osp
 
 import numpy as np
 import pytest
-
 from mmdpal_testing import (TINY_CONFIG, run_tool, save_tiny_teacher,
-                      write_backgrounds, write_person_images)
+                            write_backgrounds, write_person_images)
 
 METRICS = ('global_cos', 'global_cos_centred', 'local_cos', 'local_cos_shape',
            'local_cos_centred', 'relation_kl')
@@ -25,16 +24,27 @@ def make_tiny_lup(root):
     train = write_person_images(str(root / 'train'), 16, seed=0)
     for i, path in enumerate(train):
         crops.append(
-            dict(frame=4 * i, track_id=100 + i % 5, split='train',
-                 box=[0, 0, 48, 96], file='train/' + osp.basename(path)))
+            dict(
+                frame=4 * i,
+                track_id=100 + i % 5,
+                split='train',
+                box=[0, 0, 48, 96],
+                file='train/' + osp.basename(path)))
     heldout = write_person_images(str(root / 'heldout'), 12, seed=3)
     for i, path in enumerate(heldout):
         crops.append(
-            dict(frame=200 + 4 * (i // 4), track_id=i % 4, split='heldout',
-                 box=[0, 0, 48, 96], file='heldout/' + osp.basename(path)))
+            dict(
+                frame=200 + 4 * (i // 4),
+                track_id=i % 4,
+                split='heldout',
+                box=[0, 0, 48, 96],
+                file='heldout/' + osp.basename(path)))
     write_backgrounds(str(root / 'backgrounds'))
-    meta = dict(video='synthetic', crops=crops,
-                counts=dict(train=16, heldout=12), backgrounds=[])
+    meta = dict(
+        video='synthetic',
+        crops=crops,
+        counts=dict(train=16, heldout=12),
+        backgrounds=[])
     with open(root / 'meta.json', 'w') as f:
         json.dump(meta, f)
     save_tiny_teacher(str(root / 'teacher.pth'))
@@ -80,9 +90,8 @@ def check_ok(result):
 
 
 def test_selection_is_deterministic_and_by_identity(tmp_path):
-    from pattern_utils import (heldout_crops, multi_person_pairs,
-                                            pca_rgb, select_crops,
-                                            select_tracks)
+    from pattern_utils import (heldout_crops, multi_person_pairs, pca_rgb,
+                               select_crops, select_tracks)
     root = make_tiny_lup(tmp_path)
     crops = heldout_crops(str(root))
     assert len(crops) == 12 and all(c['split'] == 'heldout' for c in crops)
@@ -96,28 +105,34 @@ def test_selection_is_deterministic_and_by_identity(tmp_path):
     assert len(pairs) == 6
     assert all(a['track_id'] != b['track_id'] for a, b in pairs)
 
-    rgb = pca_rgb(np.random.default_rng(0).normal(size=(8, 16)), (4, 2),
-                  out_size=(64, 32))
+    rgb = pca_rgb(
+        np.random.default_rng(0).normal(size=(8, 16)), (4, 2),
+        out_size=(64, 32))
     assert rgb.shape == (64, 32, 3) and rgb.min() >= 0 and rgb.max() <= 1
     assert np.all(rgb[:16, :16] == rgb[0, 0])  # nearest upsampling
 
 
 def test_metrics_of_known_students():
     import torch
-    from pattern_utils import (Features, alignment_metrics,
-                                            reference_metrics)
+    from pattern_utils import Features, alignment_metrics, reference_metrics
     g = torch.Generator().manual_seed(0)
     N, L, C = 6, 8, 5
-    t_cls, t_patch = torch.randn(N, C, generator=g), torch.randn(
-        N, L, C, generator=g)
+    t_cls, t_patch = torch.randn(
+        N, C, generator=g), torch.randn(
+            N, L, C, generator=g)
     relation = torch.softmax(torch.randn(N, L, L, generator=g), dim=-1)
 
     def feats(d_cls, d_patch):
         return Features(
-            student_cls=d_cls, student_patches=d_patch, decoded_cls=d_cls,
-            decoded_patches=d_patch, teacher_cls=t_cls,
-            teacher_patches=t_patch, shape_mask=torch.rand(N, L, generator=g),
-            relation=relation, grid=(4, 2))
+            student_cls=d_cls,
+            student_patches=d_patch,
+            decoded_cls=d_cls,
+            decoded_patches=d_patch,
+            teacher_cls=t_cls,
+            teacher_patches=t_patch,
+            shape_mask=torch.rand(N, L, generator=g),
+            relation=relation,
+            grid=(4, 2))
 
     perfect = alignment_metrics(feats(t_cls, t_patch), feats(t_cls, t_patch))
     for key in ('global_cos', 'global_cos_centred', 'local_cos',
@@ -148,19 +163,25 @@ def test_visualize_and_eval_alignment(tmp_path):
     work = tmp_path / 'work'
 
     # a student trained a few steps toward the teacher (1 epoch = 4 iters)
-    check_ok(run_tool([
-        'tools/train.py', config, '--work-dir', str(work), '--cfg-options',
-        'train_cfg.max_epochs=1'
-    ], timeout=300))
+    check_ok(
+        run_tool([
+            'tools/train.py', config, '--work-dir',
+            str(work), '--cfg-options', 'train_cfg.max_epochs=1'
+        ],
+                 timeout=300))
     ckpt = str(work / 'epoch_1.pth')
     assert osp.isfile(ckpt)
 
     # the picture
     png = tmp_path / 'patterns.png'
-    check_ok(run_tool([
-        'tools/analysis_tools/visualize_patterns.py', config, ckpt, '--out',
-        str(png), '--num-crops', '3', '--num-tracks', '4', '--per-track', '3'
-    ], timeout=300))
+    check_ok(
+        run_tool([
+            'tools/analysis_tools/visualize_patterns.py', config, ckpt,
+            '--out',
+            str(png), '--num-crops', '3', '--num-tracks', '4', '--per-track',
+            '3'
+        ],
+                 timeout=300))
     import matplotlib.image as mpimg
     img = mpimg.imread(str(png))  # float in [0, 1], (H, W, 4)
     h, w = img.shape[:2]
@@ -171,10 +192,13 @@ def test_visualize_and_eval_alignment(tmp_path):
 
     # the same checkpoint before and after: identical numbers
     same = tmp_path / 'same.json'
-    check_ok(run_tool([
-        'tools/analysis_tools/eval_alignment.py', config, ckpt, '--before',
-        ckpt, '--out', str(same)
-    ], timeout=300))
+    check_ok(
+        run_tool([
+            'tools/analysis_tools/eval_alignment.py', config, ckpt, '--before',
+            ckpt, '--out',
+            str(same)
+        ],
+                 timeout=300))
     res = json.loads(same.read_text())['results']
     assert set(res) == {'before', 'after', REFERENCE}
     for key in METRICS:
@@ -185,8 +209,10 @@ def test_visualize_and_eval_alignment(tmp_path):
     learnt = tmp_path / 'learnt.json'
     out = run_tool([
         'tools/analysis_tools/eval_alignment.py', config, ckpt, '--baseline',
-        ckpt, '--out', str(learnt)
-    ], timeout=300)
+        ckpt, '--out',
+        str(learnt)
+    ],
+                   timeout=300)
     check_ok(out)
     assert 'global cos' in out.stdout and 'baseline' in out.stdout
     res = json.loads(learnt.read_text())['results']

@@ -15,11 +15,13 @@ def mmpretrain_to_timm(state):
     """The inverse map, written out by hand: mmpretrain -> MAE/timm names."""
     out = {}
     for k, v in state.items():
-        t = (k.replace('patch_embed.projection.', 'patch_embed.proj.')
-             .replace('.ffn.layers.0.0.', '.mlp.fc1.')
-             .replace('.ffn.layers.1.', '.mlp.fc2.')
-             .replace('layers.', 'blocks.').replace('.ln1.', '.norm1.')
-             .replace('.ln2.', '.norm2.'))
+        t = (
+            k.replace('patch_embed.projection.', 'patch_embed.proj.').replace(
+                '.ffn.layers.0.0.',
+                '.mlp.fc1.').replace('.ffn.layers.1.', '.mlp.fc2.').replace(
+                    'layers.',
+                    'blocks.').replace('.ln1.',
+                                       '.norm1.').replace('.ln2.', '.norm2.'))
         if t.startswith('ln1.'):
             t = 'norm.' + t[len('ln1.'):]
         out[t] = v
@@ -28,21 +30,29 @@ def mmpretrain_to_timm(state):
 
 def tiny_vit(seed=0, img_size=(64, 32)):
     torch.manual_seed(seed)
-    vit = VisionTransformer(arch=TINY_TEACHER_ARCH, img_size=img_size,
-                            patch_size=8, out_type='raw')
+    vit = VisionTransformer(
+        arch=TINY_TEACHER_ARCH,
+        img_size=img_size,
+        patch_size=8,
+        out_type='raw')
     vit.eval()
     return vit
 
 
 def teacher_cfg():
-    return dict(type='mmpretrain.VisionTransformer', arch=TINY_TEACHER_ARCH,
-                img_size=(64, 32), patch_size=8)
+    return dict(
+        type='mmpretrain.VisionTransformer',
+        arch=TINY_TEACHER_ARCH,
+        img_size=(64, 32),
+        patch_size=8)
 
 
 def test_path_checkpoint_round_trip_through_the_tool(tmp_path):
     vit = tiny_vit()
-    released = {'module.backbone.' + k: v
-                for k, v in mmpretrain_to_timm(vit.state_dict()).items()}
+    released = {
+        'module.backbone.' + k: v
+        for k, v in mmpretrain_to_timm(vit.state_dict()).items()
+    }
     released['module.head.weight'] = torch.zeros(10, 48)  # dropped, listed
     src, dst = str(tmp_path / 'path_b.pth'), str(tmp_path / 'converted.pth')
     torch.save({'model': released, 'epoch': 3}, src)
@@ -86,20 +96,27 @@ def test_split_qv_bias_and_pos_embed_without_class_slot():
 def test_the_tool_refuses_a_file_without_vit_weights(tmp_path):
     src = str(tmp_path / 'not_a_vit.pth')
     torch.save({'model': {'fc.weight': torch.zeros(2, 2)}}, src)
-    result = run_tool(['tools/model_converters/path_to_mmdpal.py', src,
-                       str(tmp_path / 'out.pth')])
+    result = run_tool([
+        'tools/model_converters/path_to_mmdpal.py', src,
+        str(tmp_path / 'out.pth')
+    ])
     assert result.returncode != 0
     assert 'no ViT weights found' in result.stderr
-    missing = run_tool(['tools/model_converters/path_to_mmdpal.py',
-                        str(tmp_path / 'nope.pth'), str(tmp_path / 'o.pth')])
+    missing = run_tool([
+        'tools/model_converters/path_to_mmdpal.py',
+        str(tmp_path / 'nope.pth'),
+        str(tmp_path / 'o.pth')
+    ])
     assert missing.returncode != 0 and 'nope.pth' in missing.stderr
 
 
 def test_extract_student_refuses_a_checkpoint_without_a_backbone(tmp_path):
     src = str(tmp_path / 'other.pth')
     torch.save({'state_dict': {'head.fc.weight': torch.zeros(2)}}, src)
-    result = run_tool(['tools/model_converters/extract_student.py', src,
-                       str(tmp_path / 'out.pth')])
+    result = run_tool([
+        'tools/model_converters/extract_student.py', src,
+        str(tmp_path / 'out.pth')
+    ])
     assert result.returncode != 0
     assert 'no "backbone.*" keys' in result.stderr
     assert not osp.exists(str(tmp_path / 'out.pth'))

@@ -10,9 +10,8 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
-
 from mmdpal_testing import REPO
+from mmengine.config import Config
 
 from mmdpal.registry import MODELS
 from mmdpal.utils import register_all_modules

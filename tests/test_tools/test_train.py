@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 def scalars(work_dir):
     """All logged training records of a work dir, in order."""
     records = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             records += [json.loads(line) for line in f if '"loss"' in line]
     return records
@@ -36,9 +36,11 @@ def test_train_loss_decreases_kill_and_resume(tiny_data, tmp_path):
         *tiny_cfg_options(str(tiny_data)), 'train_cfg.max_epochs=40'
     ]
     # 1) start a long run and kill -9 it once epoch 2 is saved
-    proc = subprocess.Popen([sys.executable, *args], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, *args],
+                            cwd=REPO,
                             stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
+                            stderr=subprocess.PIPE,
+                            text=True,
                             start_new_session=True)
     deadline = time.time() + 300
     while not osp.exists(osp.join(work_dir, 'epoch_2.pth')):
@@ -79,21 +81,28 @@ def test_train_loss_decreases_kill_and_resume(tiny_data, tmp_path):
 
     # 4) the student extracts and loads into mmpretrain's ViT, 0 missing keys
     student = str(tmp_path / 'student.pth')
-    result = run_tool(['tools/model_converters/extract_student.py',
-                       osp.join(work_dir, 'epoch_8.pth'), student])
+    result = run_tool([
+        'tools/model_converters/extract_student.py',
+        osp.join(work_dir, 'epoch_8.pth'), student
+    ])
     assert result.returncode == 0, result.stderr
     from mmpretrain.models import VisionTransformer
     vit = VisionTransformer(
-        arch=dict(embed_dims=32, num_layers=2, num_heads=2,
-                  feedforward_channels=64),
-        img_size=(64, 32), patch_size=8, out_type='raw',
-        init_cfg=dict(type='Pretrained', checkpoint=student,
-                      prefix='backbone.'))
+        arch=dict(
+            embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+        img_size=(64, 32),
+        patch_size=8,
+        out_type='raw',
+        init_cfg=dict(
+            type='Pretrained', checkpoint=student, prefix='backbone.'))
     state = torch.load(student, weights_only=True)['state_dict']
     missing, unexpected = vit.load_state_dict(
-        {k[len('backbone.'):]: v for k, v in state.items()}, strict=True)
+        {
+            k[len('backbone.'):]: v
+            for k, v in state.items()
+        }, strict=True)
     assert not missing and not unexpected
     vit.init_weights()  # the init_cfg route a downstream config takes
     final = torch.load(osp.join(work_dir, 'epoch_8.pth'), weights_only=True)
-    torch.testing.assert_close(
-        vit.pos_embed, final['state_dict']['backbone.pos_embed'])
+    torch.testing.assert_close(vit.pos_embed,
+                               final['state_dict']['backbone.pos_embed'])

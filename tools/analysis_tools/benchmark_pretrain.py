@@ -57,23 +57,34 @@ def peak_memory_gb(device):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help='per-device batch (default: the config\'s)')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=None,
+        help='per-device batch (default: the config\'s)')
     parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--device', default=None,
-                        help='cuda or cpu (default: cuda when available)')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='cuda or cpu (default: cuda when available)')
     parser.add_argument('--teacher-checkpoint', default=None)
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch\'s)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, as in train.py')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch CPU threads (default: torch\'s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, as in train.py')
     args = parser.parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
+    device = torch.device(
+        args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -105,8 +116,9 @@ def main():
     g = torch.Generator().manual_seed(0)
     data = dict(
         inputs=[
-            torch.randint(0, 256, (batch, 3, h, w), generator=g,
-                          dtype=torch.uint8) for h, w in sizes
+            torch.randint(
+                0, 256, (batch, 3, h, w), generator=g, dtype=torch.uint8)
+            for h, w in sizes
         ],
         data_samples=None)
 
@@ -114,7 +126,10 @@ def main():
     n_decoder = sum(p.numel() for p in model.decoder.parameters())
     n_teacher = sum(p.numel() for p in model.teacher.parameters())
     print(f'config: {args.config}')
-    print(f'device: {device} ({torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"}), '
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == 'cuda' else f'{torch.get_num_threads()} threads')
+    print(f'device: {device} ({where}), '
           f'precision: {precision}, batch: {batch}, views: {sizes}')
     print(f'params: student {n_student / 1e6:.2f}M, decoder '
           f'{n_decoder / 1e6:.2f}M, teacher {n_teacher / 1e6:.2f}M (frozen)')

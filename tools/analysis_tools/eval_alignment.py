@@ -44,13 +44,11 @@ import os.path as osp
 
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
+from pattern_utils import (alignment_metrics, build_model, compute_features,
+                           load_heldout, load_view, make_multi_person,
+                           multi_person_pairs, reference_metrics)
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
-from pattern_utils import (alignment_metrics, build_model,
-                                        compute_features, load_heldout,
-                                        load_view,
-                                        make_multi_person, multi_person_pairs,
-                                        reference_metrics)
 
 COLUMNS = [('global_cos', 'global cos ^'),
            ('global_cos_centred', 'global centred ^'),
@@ -73,11 +71,11 @@ def parse_args(argv=None):
         'config\'s model initialised with the config\'s seed)')
     parser.add_argument(
         '--baseline', help='checkpoint of a baseline student (optional)')
-    parser.add_argument('--out', default='alignment.json',
-                        help='JSON file to write')
+    parser.add_argument(
+        '--out', default='alignment.json', help='JSON file to write')
     parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the multi-person images')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the multi-person images')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -113,8 +111,11 @@ def main(argv=None):
                   settings['backend']) for c in crops
     ]
     pairs = multi_person_pairs(crops)
-    multi = make_multi_person(pairs, osp.join(data_root, 'backgrounds/'),
-                              settings['multi_person'], seed=args.seed)
+    multi = make_multi_person(
+        pairs,
+        osp.join(data_root, 'backgrounds/'),
+        settings['multi_person'],
+        seed=args.seed)
     print(f'{len(views)} held-out crops at {settings["size"]}, '
           f'{len(multi)} multi-person images at '
           f'{tuple(settings["multi_person"].get("size", ""))}')

@@ -153,7 +153,8 @@ def select_tracks(crops: Sequence[dict],
     chosen = []
     for track_id, cs in _tracks(crops)[:num_tracks]:
         idx = np.unique(
-            np.linspace(0, len(cs) - 1, min(per_track, len(cs))).round())
+            np.linspace(0,
+                        len(cs) - 1, min(per_track, len(cs))).round())
         chosen.append((track_id, [cs[int(i)] for i in idx]))
     return chosen
 
@@ -196,8 +197,9 @@ def view_settings(cfg: Config) -> dict:
         raise KeyError('the first MultiView group of the train pipeline has '
                        'no RandomResizedCrop: the global view size cannot be '
                        'read')
-    copy_paste = next((t for t in pipeline
-                       if t['type'].endswith('CopyPasteMultiPerson')), None)
+    copy_paste = next(
+        (t for t in pipeline if t['type'].endswith('CopyPasteMultiPerson')),
+        None)
     if copy_paste is None:
         raise KeyError('the config\'s train pipeline has no '
                        'CopyPasteMultiPerson: the multi-person view cannot be '
@@ -257,8 +259,10 @@ def make_multi_person(pairs: Sequence[Tuple[dict, dict]],
             f'background folder not found: {background_dir!r}; '
             f'{_data_hint(osp.dirname(background_dir.rstrip("/")))}')
     transform = TRANSFORMS.build(
-        dict(type='CopyPasteMultiPerson', background_dir=background_dir,
-             **settings))
+        dict(
+            type='CopyPasteMultiPerson',
+            background_dir=background_dir,
+            **settings))
     state = np.random.get_state()
     images = []
     try:
@@ -266,8 +270,10 @@ def make_multi_person(pairs: Sequence[Tuple[dict, dict]],
             np.random.seed(seed + i)
             # the transform pastes views[-1] left and views[0] right
             results = transform(
-                dict(img=[mmcv.imread(right['path']),
-                          mmcv.imread(left['path'])]))
+                dict(img=[
+                    mmcv.imread(right['path']),
+                    mmcv.imread(left['path'])
+                ]))
             images.append(results['img'][-1])
     finally:
         np.random.set_state(state)
@@ -331,7 +337,10 @@ def build_model(cfg: Config,
     model.init_weights()
     if checkpoint is not None:
         load_checkpoint(
-            model, checkpoint, map_location='cpu', strict=True,
+            model,
+            checkpoint,
+            map_location='cpu',
+            strict=True,
             logger='silent')
     return model.eval()
 
@@ -427,8 +436,8 @@ def centred_cosine(student: torch.Tensor,
     tol_s = rel_tol * student.norm(dim=-1).mean().clamp_min(1e-12)
     tol_t = rel_tol * teacher.norm(dim=-1).mean().clamp_min(1e-12)
     norm_s, norm_t = ds.norm(dim=-1), dt.norm(dim=-1)
-    cos = (ds * dt).sum(-1) / (norm_s.clamp_min(tol_s) *
-                               norm_t.clamp_min(tol_t))
+    cos = (ds * dt).sum(-1) / (
+        norm_s.clamp_min(tol_s) * norm_t.clamp_min(tol_t))
     return torch.where((norm_s < tol_s) | (norm_t < tol_t),
                        torch.zeros_like(cos), cos)
 
@@ -463,20 +472,19 @@ def alignment_metrics(single: Features,
     s_cls, t_cls = single.decoded_cls, single.teacher_cls
     metrics['global_cos'] = F.cosine_similarity(
         s_cls, t_cls, dim=-1).mean().item()
-    metrics['global_cos_centred'] = centred_cosine(s_cls,
-                                                   t_cls).mean().item()
+    metrics['global_cos_centred'] = centred_cosine(s_cls, t_cls).mean().item()
     s_p, t_p = single.decoded_patches, single.teacher_patches
     cos = F.cosine_similarity(s_p, t_p, dim=-1)  # (N, L)
     metrics['local_cos'] = cos.mean().item()
     m = single.shape_mask
-    metrics['local_cos_shape'] = (
-        (cos * m).sum(1) / m.sum(1).clamp_min(1e-12)).mean().item()
+    metrics['local_cos_shape'] = ((cos * m).sum(1) /
+                                  m.sum(1).clamp_min(1e-12)).mean().item()
     metrics['local_cos_centred'] = centred_cosine(s_p, t_p).mean().item()
     if multi is not None:
         metrics['num_multi_images'] = int(multi.relation.shape[0])
         log_student = token_relation(multi.decoded_patches)
         metrics['relation_kl'] = relation_kl(multi.relation,
-                                              log_student).mean().item()
+                                             log_student).mean().item()
     return metrics
 
 

@@ -35,22 +35,18 @@ import os
 import os.path as osp
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch.nn.functional as F
+from matplotlib.gridspec import GridSpec
+from mmengine.config import DictAction
+from mmengine.logging import MMLogger
+from pattern_utils import (build_model, compute_features, load_heldout,
+                           load_view, make_multi_person, pca_2d, pca_rgb,
+                           select_crops, select_tracks)
+from sklearn.metrics import silhouette_score
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from matplotlib.gridspec import GridSpec  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from sklearn.metrics import silhouette_score  # noqa: E402
-
-import mmdpal  # noqa: F401,E402  (registers modules, checkpoint globals)
-from pattern_utils import (build_model,  # noqa: E402
-                                        compute_features, load_heldout,
-                                        load_view,
-                                        make_multi_person, pca_2d, pca_rgb,
-                                        select_crops, select_tracks)
+import mmdpal  # noqa: F401  (registers modules, checkpoint globals)
 
 
 def parse_args(argv=None):
@@ -64,17 +60,25 @@ def parse_args(argv=None):
         help='checkpoint of the student before distillation (default: the '
         'config\'s model initialised with the config\'s seed)')
     parser.add_argument('--out', default='patterns.png', help='PNG to write')
-    parser.add_argument('--num-crops', type=int, default=4,
-                        help='single-person rows')
-    parser.add_argument('--num-tracks', type=int, default=5,
-                        help='identities in the class-token panel')
-    parser.add_argument('--per-track', type=int, default=6,
-                        help='crops per identity in the class-token panel')
-    parser.add_argument('--student-tokens', choices=['decoded', 'raw'],
-                        default='decoded',
-                        help='decoded (D-PaDe output) or raw backbone tokens')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the multi-person image')
+    parser.add_argument(
+        '--num-crops', type=int, default=4, help='single-person rows')
+    parser.add_argument(
+        '--num-tracks',
+        type=int,
+        default=5,
+        help='identities in the class-token panel')
+    parser.add_argument(
+        '--per-track',
+        type=int,
+        default=6,
+        help='crops per identity in the class-token panel')
+    parser.add_argument(
+        '--student-tokens',
+        choices=['decoded', 'raw'],
+        default='decoded',
+        help='decoded (D-PaDe output) or raw backbone tokens')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the multi-person image')
     parser.add_argument('--dpi', type=int, default=110)
     parser.add_argument(
         '--cfg-options',
@@ -159,8 +163,15 @@ def draw(panels: dict, images: list, row_names: list, track_labels: list,
     fig = plt.figure(figsize=(4 * col_w + 0.5, col_w * sum(ratios) + 1.5))
     height = fig.get_figheight()
     gs = GridSpec(
-        len(ratios), 4, figure=fig, height_ratios=ratios, hspace=0.18,
-        wspace=0.06, left=0.09, right=0.98, top=1 - 1.05 / height,
+        len(ratios),
+        4,
+        figure=fig,
+        height_ratios=ratios,
+        hspace=0.18,
+        wspace=0.06,
+        left=0.09,
+        right=0.98,
+        top=1 - 1.05 / height,
         bottom=0.35 / height)
     for r, img in enumerate(images):
         ax = fig.add_subplot(gs[r, 0])
@@ -190,19 +201,30 @@ def draw(panels: dict, images: list, row_names: list, track_labels: list,
         pts = panels[who]['cls2d']
         for k, t in enumerate(ids):
             sel = labels == t
-            ax.scatter(pts[sel, 0], pts[sel, 1], s=10, color=colours(k % 10),
-                       label=f'track {t}', edgecolors='none')
-        ax.set_title(f'{titles[who].split(" (")[0]}\n'
-                     f'silhouette {panels[who]["silhouette"]:.2f}',
-                     fontsize=7)
+            ax.scatter(
+                pts[sel, 0],
+                pts[sel, 1],
+                s=10,
+                color=colours(k % 10),
+                label=f'track {t}',
+                edgecolors='none')
+        ax.set_title(
+            f'{titles[who].split(" (")[0]}\n'
+            f'silhouette {panels[who]["silhouette"]:.2f}',
+            fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_aspect('equal', adjustable='datalim')
     handles, names = fig.axes[-1].get_legend_handles_labels()
-    ax_leg.legend(handles, names, loc='center', fontsize=6, frameon=False,
-                  title='class tokens\nby identity\n(PCA 2-D of\n'
-                  'L2-normed tokens)',
-                  title_fontsize=7)
+    ax_leg.legend(
+        handles,
+        names,
+        loc='center',
+        fontsize=6,
+        frameon=False,
+        title='class tokens\nby identity\n(PCA 2-D of\n'
+        'L2-normed tokens)',
+        title_fontsize=7)
     fig.suptitle(suptitle, fontsize=8)
     if osp.dirname(out):
         os.makedirs(osp.dirname(out), exist_ok=True)
@@ -211,6 +233,7 @@ def draw(panels: dict, images: list, row_names: list, track_labels: list,
 
 
 def main(argv=None):
+    matplotlib.use('Agg')  # files only, no display
     args = parse_args(argv)
     # keeps mmengine's per-parameter init_weights() report out of the output
     MMLogger.get_instance('visualize_patterns', log_level='WARNING')
@@ -232,7 +255,8 @@ def main(argv=None):
     singles = [view(c) for c in rows]
     multi = make_multi_person([(rows[0], rows[1])],
                               osp.join(data_root, 'backgrounds/'),
-                              settings['multi_person'], seed=args.seed)
+                              settings['multi_person'],
+                              seed=args.seed)
     track_views = [view(c) for c in track_crops]
     views = dict(single=singles, multi=multi)
     images = singles + multi

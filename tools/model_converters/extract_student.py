@@ -30,20 +30,22 @@ def extract_student(src: str) -> dict:
     state = ckpt.get('state_dict', ckpt)
     backbone = {k: v for k, v in state.items() if k.startswith('backbone.')}
     if not backbone:
-        raise KeyError(
-            f'{src!r} has no "backbone.*" keys (found e.g. '
-            f'{list(state)[:5]}): pass a checkpoint written by '
-            'tools/train.py with a DPAL config')
+        raise KeyError(f'{src!r} has no "backbone.*" keys (found e.g. '
+                       f'{list(state)[:5]}): pass a checkpoint written by '
+                       'tools/train.py with a DPAL config')
     meta = dict(source=osp.abspath(src), algorithm='DPAL')
     if isinstance(ckpt.get('meta'), dict):
-        meta.update({k: ckpt['meta'][k] for k in ('epoch', 'iter')
-                     if k in ckpt['meta']})
+        meta.update({
+            k: ckpt['meta'][k]
+            for k in ('epoch', 'iter') if k in ckpt['meta']
+        })
     return dict(state_dict=backbone, meta=meta)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='DPAL checkpoint written by tools/train.py')
+    parser.add_argument(
+        'src', help='DPAL checkpoint written by tools/train.py')
     parser.add_argument('dst', help='output backbone checkpoint')
     args = parser.parse_args()
     out = extract_student(args.src)

@@ -11,10 +11,12 @@
 #   tools/dist_test.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb64-210e_ap10k-256x256.py CKPT 8
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
-_base_ = ['mmpose::animal_2d_keypoint/topdown_heatmap/ap10k/'
-          'td-hm_res50_8xb64-210e_ap10k-256x256.py',
-          '../../_base_/models/dpal_vit-ti_student.py',
-          '../../_base_/schedules/vitpose_layer_decay.py']
+_base_ = [
+    'mmpose::animal_2d_keypoint/topdown_heatmap/ap10k/'
+    'td-hm_res50_8xb64-210e_ap10k-256x256.py',
+    '../../_base_/models/dpal_vit-ti_student.py',
+    '../../_base_/schedules/vitpose_layer_decay.py'
+]
 
 custom_imports = dict(
     imports=[

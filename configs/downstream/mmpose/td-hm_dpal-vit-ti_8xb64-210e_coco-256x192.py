@@ -10,9 +10,11 @@
 #       work_dirs/td-hm_dpal-vit-ti_8xb64-210e_coco-256x192/best_coco_AP_epoch_N.pth 8
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
-_base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/'
-          'td-hm_ViTPose-small_8xb64-210e_coco-256x192.py',
-          '../../_base_/models/dpal_vit-ti_student.py']
+_base_ = [
+    'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
+    'td-hm_ViTPose-small_8xb64-210e_coco-256x192.py',
+    '../../_base_/models/dpal_vit-ti_student.py'
+]
 
 # the base's import (layer-decay optimizer constructor) plus mmdpal
 custom_imports = dict(
@@ -33,7 +35,5 @@ model = dict(
     # fails on any missing / unexpected / mis-shaped key
     # (mmdpal/models/utils/strict_pretrained.py says why not on the backbone).
     init_cfg=_base_.student_init_cfg,
-    backbone=dict(
-        arch=_base_.student_arch,
-        init_cfg=None),
+    backbone=dict(arch=_base_.student_arch, init_cfg=None),
     head=dict(in_channels=192))

@@ -10,10 +10,12 @@
 #   tools/dist_test.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb64-210e_coco-wholebody-256x192.py CKPT 8
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
-_base_ = ['mmpose::wholebody_2d_keypoint/topdown_heatmap/coco-wholebody/'
-          'td-hm_res50_8xb64-210e_coco-wholebody-256x192.py',
-          '../../_base_/models/dpal_vit-ti_student.py',
-          '../../_base_/schedules/vitpose_layer_decay.py']
+_base_ = [
+    'mmpose::wholebody_2d_keypoint/topdown_heatmap/coco-wholebody/'
+    'td-hm_res50_8xb64-210e_coco-wholebody-256x192.py',
+    '../../_base_/models/dpal_vit-ti_student.py',
+    '../../_base_/schedules/vitpose_layer_decay.py'
+]
 
 custom_imports = dict(
     imports=[

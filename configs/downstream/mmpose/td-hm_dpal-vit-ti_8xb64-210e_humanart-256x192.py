@@ -8,9 +8,11 @@
 #   tools/dist_test.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb64-210e_humanart-256x192.py CKPT 8
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
-_base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/humanart/'
-          'td-hm_ViTPose-small_8xb64-210e_humanart-256x192.py',
-          '../../_base_/models/dpal_vit-ti_student.py']
+_base_ = [
+    'mmpose::body_2d_keypoint/topdown_heatmap/humanart/'
+    'td-hm_ViTPose-small_8xb64-210e_humanart-256x192.py',
+    '../../_base_/models/dpal_vit-ti_student.py'
+]
 
 custom_imports = dict(
     imports=[
@@ -20,7 +22,5 @@ custom_imports = dict(
 
 model = dict(
     init_cfg=_base_.student_init_cfg,
-    backbone=dict(
-        arch=_base_.student_arch,
-        init_cfg=None),
+    backbone=dict(arch=_base_.student_arch, init_cfg=None),
     head=dict(in_channels=192))

@@ -13,9 +13,9 @@
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
 _base_ = [
     'mmseg::_base_/models/upernet_vit-b16_ln_mln.py',
-    '../../_base_/datasets/lip.py',
-    'mmseg::_base_/default_runtime.py',
-          '../../_base_/models/dpal_vit-ti_student.py']
+    '../../_base_/datasets/lip.py', 'mmseg::_base_/default_runtime.py',
+    '../../_base_/models/dpal_vit-ti_student.py'
+]
 
 custom_imports = dict(imports=['mmdpal'], allow_failed_imports=False)
 
@@ -52,8 +52,7 @@ optim_wrapper = dict(
     clip_grad=None)
 param_scheduler = [
     dict(
-        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-        end=1500),
+        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
     dict(
         type='PolyLR',
         eta_min=0.0,

@@ -3,5 +3,5 @@
 _base_ = '../vit-ti_path-b_lup1m.py'
 
 model = dict(
-    decoder=dict(_delete_=True, type='LinearDecoder', in_dims=192,
-                 out_dims=768))
+    decoder=dict(
+        _delete_=True, type='LinearDecoder', in_dims=192, out_dims=768))

@@ -90,8 +90,8 @@ class CopyPasteMultiPerson(BaseTransform):
             x = np.random.randint(i * half, (i + 1) * half - pw + 1)
             y = np.random.randint(0, H - ph + 1)
             region = canvas[y:y + ph, x:x + pw]
-            canvas[y:y + ph, x:x + pw] = self.alpha * person + (
-                1 - self.alpha) * region
+            canvas[y:y + ph,
+                   x:x + pw] = self.alpha * person + (1 - self.alpha) * region
             boxes[i] = (x, y, x + pw, y + ph)
             masks[i, y:y + ph, x:x + pw] = 1
         results['img'] = list(views) + [
@@ -102,6 +102,7 @@ class CopyPasteMultiPerson(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(backgrounds={len(self.backgrounds)}'
-                f', size={self.size}, person_size={self.person_size}, '
-                f'alpha={self.alpha})')
+        return (
+            f'{self.__class__.__name__}(backgrounds={len(self.backgrounds)}'
+            f', size={self.size}, person_size={self.person_size}, '
+            f'alpha={self.alpha})')

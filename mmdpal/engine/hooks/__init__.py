@@ -1,3 +1,4 @@
-from .dpal_hooks import BadImageLoggerHook, FiniteLossHook, RouterLossScheduleHook
+from .dpal_hooks import (BadImageLoggerHook, FiniteLossHook,
+                         RouterLossScheduleHook)
 
 __all__ = ['FiniteLossHook', 'BadImageLoggerHook', 'RouterLossScheduleHook']

@@ -17,7 +17,10 @@ class FiniteLossHook(Hook):
 
     priority = 'ABOVE_NORMAL'
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         for name, value in (outputs or {}).items():
             if not name.startswith('loss'):
@@ -54,7 +57,10 @@ class BadImageLoggerHook(Hook):
     def after_train_epoch(self, runner) -> None:
         self._log(runner, only_if_changed=False)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         if self.every_n_train_iters(runner, self.interval):
             self._log(runner, only_if_changed=True)

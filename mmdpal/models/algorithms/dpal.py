@@ -68,8 +68,9 @@ class DPALDistiller(BaseSelfSupervisor):
         self.register_load_state_dict_post_hook(_teacher_keys_not_missing)
 
     # ------------------------------------------------------------ student
-    def student_tokens(self, img: torch.Tensor
-                       ) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, int]]:
+    def student_tokens(
+        self, img: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, int]]:
         """Encode one batch of views with the student.
 
         Returns:
@@ -102,14 +103,15 @@ class DPALDistiller(BaseSelfSupervisor):
         global_view, *local_views, multi_view = inputs
         s_cls, s_patch, grid = self.student_tokens(global_view)
         t_single = self.teacher(  # F_t^g, F_t^l, M_shape
-            global_view, grid, with_shape_mask=self.local_loss is not None,
+            global_view,
+            grid,
+            with_shape_mask=self.local_loss is not None,
             with_relation=False)
 
         losses, decoded = {}, {}
         if self.global_loss is not None:  # Eq. 1 + Eq. 4
-            cls_tokens = [s_cls] + [
-                self.student_tokens(v)[0] for v in local_views
-            ]
+            cls_tokens = [s_cls
+                          ] + [self.student_tokens(v)[0] for v in local_views]
             outs = [self.decoder(c[:, None]) for c in cls_tokens]
             decoded['global'] = outs[0]
             losses['loss_global'] = self.global_loss(
@@ -121,8 +123,8 @@ class DPALDistiller(BaseSelfSupervisor):
                                                    t_single.shape_mask)
         if self.relation_loss is not None:  # Eq. 3 + Eq. 6
             _, s_multi, multi_grid = self.student_tokens(multi_view)
-            t_multi = self.teacher(multi_view, multi_grid,
-                                   with_shape_mask=False)  # F_t^r
+            t_multi = self.teacher(
+                multi_view, multi_grid, with_shape_mask=False)  # F_t^r
             decoded['relation'] = self.decoder(s_multi)
             losses['loss_relation'] = self.relation_loss(
                 decoded['relation'].tokens, t_multi.relation)
@@ -137,5 +139,7 @@ def _drop_teacher_from_state_dict(module, state_dict, prefix, local_metadata):
 
 def _teacher_keys_not_missing(module, incompatible_keys):
     missing = incompatible_keys.missing_keys
-    missing[:] = [k for k in missing if not k.startswith('teacher.')
-                  and '.teacher.' not in k]
+    missing[:] = [
+        k for k in missing
+        if not k.startswith('teacher.') and '.teacher.' not in k
+    ]

@@ -70,8 +70,9 @@ def routing_and_penalty_losses(outputs: Dict[str, DecoderOutput],
         ]
         losses['loss_router'] = router_loss_weight * torch.stack(terms).mean()
     if expert_l2_weight > 0:
-        terms = [out.expert_params.float().pow(2).mean()
-                 for out in outputs.values()]
-        losses['loss_expert_l2'] = expert_l2_weight * torch.stack(
-            terms).mean()
+        terms = [
+            out.expert_params.float().pow(2).mean()
+            for out in outputs.values()
+        ]
+        losses['loss_expert_l2'] = expert_l2_weight * torch.stack(terms).mean()
     return losses

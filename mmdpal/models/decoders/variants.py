@@ -16,7 +16,9 @@ from .base import (DecoderOutput, Router, TokenSelfAttention,
 class LinearDecoder(BaseModule):
     """"w/o decoder" of Table 11: one linear projection C_s -> C_t."""
 
-    def __init__(self, in_dims: int, out_dims: int,
+    def __init__(self,
+                 in_dims: int,
+                 out_dims: int,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.proj = nn.Linear(in_dims, out_dims)
@@ -50,8 +52,8 @@ class TransformerDecoder(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.embed = nn.Linear(in_dims, embed_dims)
         self.blocks = nn.ModuleList([
-            TransformerEncoderLayer(embed_dims, num_heads, 4 * embed_dims,
-                                    qkv_bias=True)
+            TransformerEncoderLayer(
+                embed_dims, num_heads, 4 * embed_dims, qkv_bias=True)
             for _ in range(num_layers)
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=1e-6)

@@ -45,17 +45,19 @@ class SimpleFeaturePyramid(BaseModule):
         first.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
-                 num_outs: int = 5,
-                 norm_cfg: dict = dict(type='mmpretrain.LN2d', eps=1e-6),
-                 act_cfg: dict = dict(type='GELU'),
-                 init_cfg=dict(
-                     type='Xavier',
-                     layer=['Conv2d', 'ConvTranspose2d'],
-                     distribution='uniform')) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
+        num_outs: int = 5,
+        norm_cfg: dict = dict(type='mmpretrain.LN2d', eps=1e-6),
+        act_cfg: dict = dict(type='GELU'),
+        init_cfg=dict(
+            type='Xavier',
+            layer=['Conv2d', 'ConvTranspose2d'],
+            distribution='uniform')
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_outs < len(scale_factors):
             raise ValueError(f'num_outs ({num_outs}) must be at least the '

@@ -27,7 +27,8 @@ _TIMM_RULES = [
 _HF_DINOV2_RULES = [
     (r'^embeddings\.cls_token$', 'cls_token'),
     (r'^embeddings\.position_embeddings$', 'pos_embed'),
-    (r'^embeddings\.patch_embeddings\.projection\.', 'patch_embed.projection.'),
+    (r'^embeddings\.patch_embeddings\.projection\.',
+     'patch_embed.projection.'),
     (r'^encoder\.layer\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
     (r'^encoder\.layer\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
     (r'^encoder\.layer\.(\d+)\.attention\.output\.dense\.',
@@ -126,8 +127,9 @@ def convert_hf_dinov2(
     out, dropped, qkv = OrderedDict(), [], {}
     for key, value in named.items():
         k = _strip_prefixes(key)
-        m = re.match(r'^encoder\.layer\.(\d+)\.attention\.attention\.'
-                     r'(query|key|value)\.(weight|bias)$', k)
+        m = re.match(
+            r'^encoder\.layer\.(\d+)\.attention\.attention\.'
+            r'(query|key|value)\.(weight|bias)$', k)
         if m:
             qkv.setdefault((int(m.group(1)), m.group(3)), {})[m.group(2)] = \
                 value

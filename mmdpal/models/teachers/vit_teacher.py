@@ -7,8 +7,8 @@ from mmengine.model import BaseModule
 from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import MODELS
-from ..utils.state_dict import check_state_dict_fits
 from mmdpal.utils import load_third_party_checkpoint
+from ..utils.state_dict import check_state_dict_fits
 
 
 class TeacherTargets(NamedTuple):
@@ -226,15 +226,15 @@ class ViTTeacher(BaseModule):
         map computed explicitly: softmax(q k^T * scale)."""
         attn_mod = layer.attn
         B, N, _ = x.shape
-        qkv = attn_mod.qkv(layer.ln1(x)).reshape(
-            B, N, 3, attn_mod.num_heads, attn_mod.head_dims).permute(
-                2, 0, 3, 1, 4)
+        qkv = attn_mod.qkv(layer.ln1(x)).reshape(B, N, 3, attn_mod.num_heads,
+                                                 attn_mod.head_dims).permute(
+                                                     2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # (B, heads, N, head_dims)
         scale = attn_mod.head_dims**-0.5  # what mmpretrain's attention uses
         attn = (q @ k.transpose(-2, -1) * scale).softmax(dim=-1)
         y = (attn @ v).transpose(1, 2).reshape(B, N, attn_mod.embed_dims)
-        y = attn_mod.out_drop(attn_mod.gamma1(attn_mod.proj_drop(
-            attn_mod.proj(y))))
+        y = attn_mod.out_drop(
+            attn_mod.gamma1(attn_mod.proj_drop(attn_mod.proj(y))))
         x = x + y
         x = layer.ffn(layer.ln2(x), identity=x)
         return x, attn

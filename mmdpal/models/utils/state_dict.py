@@ -23,7 +23,7 @@ def check_state_dict_fits(state: Dict[str, torch.Tensor],
                           expected: Dict[str, torch.Tensor],
                           what: str,
                           hint: str,
-                          allowed_unused: Sequence[str] = ()) -> None:
+                          allowed_unused: Sequence[str] = ()):
     """Raise one error listing every key of ``state`` that does not fit.
 
     Missing keys (in the module, not in the checkpoint), unexpected keys (in

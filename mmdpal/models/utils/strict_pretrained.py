@@ -88,8 +88,8 @@ class StrictPretrained:
                 f'e.g. "backbone.", got {prefix!r}')
         self.checkpoint = checkpoint
         self.prefix = prefix
-        self.pos_embed_grid = (tuple(pos_embed_grid)
-                               if pos_embed_grid is not None else None)
+        self.pos_embed_grid = (
+            tuple(pos_embed_grid) if pos_embed_grid is not None else None)
         self.unused_keys = tuple(unused_keys)
         self.map_location = map_location
 
@@ -106,8 +106,10 @@ class StrictPretrained:
                 'the part it loads') from None
 
         state = self._load_part()
-        unused = [k for k in self.unused_keys
-                  if k in state and k not in target.state_dict()]
+        unused = [
+            k for k in self.unused_keys
+            if k in state and k not in target.state_dict()
+        ]
         for key in unused:
             state.pop(key)
         resized = self._fit_pos_embeds(state, target)
@@ -118,8 +120,10 @@ class StrictPretrained:
             # what was just loaded.
             target._is_init = True
 
-        print_log(self._loaded_message(state, unused, resized),
-                  logger='current', level=logging.INFO)
+        print_log(
+            self._loaded_message(state, unused, resized),
+            logger='current',
+            level=logging.INFO)
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=self._get_init_info())
 
@@ -166,8 +170,8 @@ class StrictPretrained:
                 continue  # reported as a shape mismatch by _check
             length = src.shape[1]
             try:
-                src_extra, src_grid = pos_embed_layout(
-                    length, self.pos_embed_grid)
+                src_extra, src_grid = pos_embed_layout(length,
+                                                       self.pos_embed_grid)
             except ValueError as e:
                 raise ValueError(
                     f'StrictPretrained: {self.prefix}{key} of '

@@ -32,10 +32,7 @@ train_pipeline = [
         ratio_range=(0.8, 1.2),
         keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(
-        type='RandomFlip',
-        prob=0.5,
-        swap_seg_labels=_base_.flip_pairs),
+    dict(type='RandomFlip', prob=0.5, swap_seg_labels=_base_.flip_pairs),
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
