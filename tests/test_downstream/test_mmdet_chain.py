@@ -11,8 +11,9 @@ import os.path as osp
 
 import pytest
 import torch
-from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, mmdet_data_options,
-                            run_tool, train_from_student, write_crowdhuman)
+from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, build_with_student,
+                            evaluate_checkpoint, mmdet_data_options, run_tool,
+                            train_from_student, write_crowdhuman)
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
@@ -61,15 +62,9 @@ def test_simple_feature_pyramid_strides():
 def test_config_loads_the_student_strictly(vit_ti_student):
     """The CrowdDet config builds in mmdet's scope, loads every student
     tensor into the 192-dim ViT and feeds five levels to the RPN."""
-    from mmdet.registry import MODELS
-
-    import mmdpal  # noqa: F401
     path, student = vit_ti_student
     cfg = Config.fromfile(CONFIG)
-    cfg.model.init_cfg.checkpoint = path
-    init_default_scope('mmdet')
-    model = MODELS.build(cfg.model)
-    model.init_weights()
+    model = build_with_student(CONFIG, 'mmdet', path)
     backbone = model.backbone.state_dict()
     for key in ('patch_embed.projection.weight', 'layers.5.attn.proj.weight',
                 'ln1.bias'):
@@ -210,16 +205,9 @@ def test_crowdhuman_chain_train_then_test(tmp_path, tiny_student):
     train_from_student(TINY, work, data_options, tiny_student)
 
     prefix = str(tmp_path / 'preds')
-    out = str(tmp_path / 'metrics.json')
-    result = run_tool([
-        'tools/test.py', TINY,
-        osp.join(work, 'epoch_1.pth'), '--work-dir', work, '--out', out,
-        '--cfg-options', *data_options,
-        f'test_evaluator.outfile_prefix={prefix}'
-    ])
-    assert result.returncode == 0, result.stderr[-3000:]
-    with open(out) as f:
-        metrics = json.load(f)
+    metrics = evaluate_checkpoint(TINY, osp.join(work, 'epoch_1.pth'), work,
+                                  data_options,
+                                  [f'test_evaluator.outfile_prefix={prefix}'])
     for key in ('crowd_human/mAP', 'crowd_human/mMR', 'crowd_human/JI'):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics)
     # the detections the metric scored: one record per val image, in order

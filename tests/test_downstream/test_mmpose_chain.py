@@ -12,8 +12,9 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, mmpose_data_options,
-                            run_tool, train_from_student, write_coco_keypoints)
+from mmdpal_testing import (REPO, SHARED, TINY_CONFIGS, build_with_student,
+                            evaluate_checkpoint, mmpose_data_options,
+                            train_from_student, write_coco_keypoints)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -28,15 +29,8 @@ REAL_COCO = osp.join(SHARED, 'testdata', 'mmpose-tests', 'coco')
 def build_model(config, checkpoint):
     """Build a downstream config's model in mmpose's scope, with the student
     at ``checkpoint``, and run its init_weights."""
-    from mmpose.registry import MODELS
-
-    import mmdpal  # noqa: F401
-    cfg = Config.fromfile(config)
-    cfg.model.init_cfg.checkpoint = checkpoint
-    init_default_scope('mmpose')
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return cfg, model
+    return Config.fromfile(config), build_with_student(config, 'mmpose',
+                                                       checkpoint)
 
 
 def coco_evaluator(ann_file):
@@ -175,16 +169,9 @@ def check_chain(tmp_path, student, data_options, num_instances, val_ann):
         pos_embed_resize='1 extra + 4x2 -> 0 extra + 4x3')
 
     prefix = str(tmp_path / 'preds')
-    out = str(tmp_path / 'metrics.json')
-    result = run_tool([
-        'tools/test.py', TINY,
-        osp.join(work, 'epoch_1.pth'), '--work-dir', work, '--out', out,
-        '--cfg-options', *data_options,
-        f'test_evaluator.outfile_prefix={prefix}'
-    ])
-    assert result.returncode == 0, result.stderr[-3000:]
-    with open(out) as f:
-        metrics = json.load(f)
+    metrics = evaluate_checkpoint(TINY, osp.join(work, 'epoch_1.pth'), work,
+                                  data_options,
+                                  [f'test_evaluator.outfile_prefix={prefix}'])
     for key in ('coco/AP', 'coco/AP .5', 'coco/AR'):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics)
     # one prediction of 17 keypoints per annotated person

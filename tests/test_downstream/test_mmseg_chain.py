@@ -7,14 +7,14 @@ data (jpg + png label masks); the metric fed the ground truth; the bad
 inputs.
 """
 import glob
-import json
 import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from mmdpal_testing import (REPO, TINY_CONFIGS, mmseg_data_options, run_tool,
+from mmdpal_testing import (REPO, TINY_CONFIGS, build_with_student,
+                            evaluate_checkpoint, mmseg_data_options, run_tool,
                             train_from_student, write_lip)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -53,15 +53,9 @@ def test_lip_base_config_reads_the_lip_layout(tmp_path):
 def test_config_loads_the_student_strictly(vit_ti_student):
     """The LIP config builds in mmseg's scope, loads every student tensor
     into the 192-dim ViT (blocks 3, 6, 9, 12 out) and predicts 20 classes."""
-    from mmseg.registry import MODELS
-
-    import mmdpal  # noqa: F401
     path, student = vit_ti_student
     cfg = Config.fromfile(CONFIG)
-    cfg.model.init_cfg.checkpoint = path
-    init_default_scope('mmseg')
-    model = MODELS.build(cfg.model)
-    model.init_weights()
+    model = build_with_student(CONFIG, 'mmseg', path)
     backbone = model.backbone.state_dict()
     for key in ('patch_embed.projection.weight', 'layers.8.ln2.weight',
                 'ln1.weight'):
@@ -194,15 +188,9 @@ def test_lip_chain_train_then_test(tmp_path, tiny_student):
         pos_embed_resize='1 extra + 4x2 -> 0 extra + 6x4')
 
     pred_dir = str(tmp_path / 'preds')
-    out = str(tmp_path / 'metrics.json')
-    result = run_tool([
-        'tools/test.py', TINY,
-        osp.join(work, 'epoch_1.pth'), '--work-dir', work, '--out', out,
-        '--cfg-options', *data_options, f'test_evaluator.output_dir={pred_dir}'
-    ])
-    assert result.returncode == 0, result.stderr[-3000:]
-    with open(out) as f:
-        metrics = json.load(f)
+    metrics = evaluate_checkpoint(TINY, osp.join(work, 'epoch_1.pth'), work,
+                                  data_options,
+                                  [f'test_evaluator.output_dir={pred_dir}'])
     # the reported numbers are those of the predictions it wrote
     expected = miou_of_pngs(pred_dir, labels)
     for key in ('mIoU', 'mAcc', 'aAcc'):

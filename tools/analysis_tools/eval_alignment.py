@@ -37,16 +37,15 @@ default, the config's model built with the config's seed and
 a student whose backbone stayed frozen at initialisation while only the
 decoder was trained) when given.
 """
-import argparse
 import json
 import os
 import os.path as osp
 
-from mmengine.config import DictAction
 from mmengine.logging import MMLogger
-from pattern_utils import (alignment_metrics, build_model, compute_features,
-                           load_heldout, load_view, make_multi_person,
-                           multi_person_pairs, reference_metrics)
+from pattern_utils import (alignment_metrics, analysis_parser, build_model,
+                           compute_features, load_heldout, load_view,
+                           make_multi_person, multi_person_pairs,
+                           reference_metrics)
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
 
@@ -60,15 +59,9 @@ REFERENCE = 'mean teacher (ref)'
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Alignment of decoded student features with the teacher '
+    parser = analysis_parser(
+        'Alignment of decoded student features with the teacher '
         'on held-out crops')
-    parser.add_argument('config', help='DPAL config file')
-    parser.add_argument('checkpoint', help='training checkpoint ("after")')
-    parser.add_argument(
-        '--before',
-        help='checkpoint of the student before distillation (default: the '
-        'config\'s model initialised with the config\'s seed)')
     parser.add_argument(
         '--baseline', help='checkpoint of a baseline student (optional)')
     parser.add_argument(
@@ -76,12 +69,6 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument(
         '--seed', type=int, default=0, help='seed of the multi-person images')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, e.g. '
-        'train_dataloader.dataset.data_root=DIR model.teacher.checkpoint=PTH')
     return parser.parse_args(argv)
 
 

@@ -18,6 +18,7 @@ pictures in the style of Fig. 3 / Fig. 5 of the paper) and
 * the features: raw and decoded student tokens, teacher targets;
 * the alignment metrics and the PCA projections of the pictures.
 """
+import argparse
 import json
 import os.path as osp
 from collections import defaultdict
@@ -27,7 +28,7 @@ import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint, set_random_seed
 
@@ -113,6 +114,25 @@ def _tracks(crops: Sequence[dict]) -> List[Tuple[int, List[dict]]]:
     return sorted(tracks, key=lambda t: (-len(t[1]), t[0]))
 
 
+def analysis_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every analysis tool of a DPAL checkpoint takes: the
+    config, the checkpoint ("after"), ``--before`` and ``--cfg-options``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config', help='DPAL config file')
+    parser.add_argument('checkpoint', help='training checkpoint ("after")')
+    parser.add_argument(
+        '--before',
+        help='checkpoint of the student before distillation (default: the '
+        'config\'s model initialised with the config\'s seed)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, e.g. '
+        'train_dataloader.dataset.data_root=DIR model.teacher.checkpoint=PTH')
+    return parser
+
+
 def load_heldout(config: str, cfg_options: Optional[dict] = None):
     """The config (with ``cfg_options`` merged) and its held-out data.
 
@@ -192,7 +212,8 @@ def view_settings(cfg: Config) -> dict:
         raise KeyError('the config\'s train pipeline has no MultiView: the '
                        'global view size cannot be read')
     crop = next((t for t in multi_view['transforms'][0]
-                 if t['type'].endswith('RandomResizedCrop')), None)
+                 if t['type'].endswith(('RandomResizedCrop', 'ViewAugment'))),
+                None)
     if crop is None:
         raise KeyError('the first MultiView group of the train pipeline has '
                        'no RandomResizedCrop: the global view size cannot be '
@@ -204,7 +225,7 @@ def view_settings(cfg: Config) -> dict:
         raise KeyError('the config\'s train pipeline has no '
                        'CopyPasteMultiPerson: the multi-person view cannot be '
                        'made')
-    scale = crop['scale']
+    scale = crop['size'] if 'size' in crop else crop['scale']
     scale = (scale, scale) if isinstance(scale, int) else tuple(scale)
     multi_person = {
         k: v

@@ -30,7 +30,6 @@ initialisation procedure (exactly the run's start weights for epoch-based
 configs, another draw of the same initialisation for iteration-based ones,
 see :func:`pattern_utils.build_model`).
 """
-import argparse
 import os
 import os.path as osp
 
@@ -39,26 +38,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch.nn.functional as F
 from matplotlib.gridspec import GridSpec
-from mmengine.config import DictAction
 from mmengine.logging import MMLogger
-from pattern_utils import (build_model, compute_features, load_heldout,
-                           load_view, make_multi_person, pca_2d, pca_rgb,
-                           select_crops, select_tracks)
+from pattern_utils import (analysis_parser, build_model, compute_features,
+                           load_heldout, load_view, make_multi_person, pca_2d,
+                           pca_rgb, select_crops, select_tracks)
 from sklearn.metrics import silhouette_score
 
 import mmdpal  # noqa: F401  (registers modules, checkpoint globals)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='PCA pictures of teacher / student tokens on held-out '
+    parser = analysis_parser(
+        'PCA pictures of teacher / student tokens on held-out '
         'crops (Fig. 3 / 5 of the paper)')
-    parser.add_argument('config', help='DPAL config file')
-    parser.add_argument('checkpoint', help='training checkpoint ("after")')
-    parser.add_argument(
-        '--before',
-        help='checkpoint of the student before distillation (default: the '
-        'config\'s model initialised with the config\'s seed)')
     parser.add_argument('--out', default='patterns.png', help='PNG to write')
     parser.add_argument(
         '--num-crops', type=int, default=4, help='single-person rows')
@@ -80,12 +72,6 @@ def parse_args(argv=None):
     parser.add_argument(
         '--seed', type=int, default=0, help='seed of the multi-person image')
     parser.add_argument('--dpi', type=int, default=110)
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, e.g. '
-        'train_dataloader.dataset.data_root=DIR model.teacher.checkpoint=PTH')
     return parser.parse_args(argv)
 
 
