@@ -14,7 +14,11 @@ module turns it into
   construction) and from frame regions away from every detection;
 - ``meta.json``: every crop with its frame, box, score, split and a
   ``track_id`` linking the same person over consecutive sampled frames
-  (greedy IoU; vtest has no identity labels).
+  (greedy IoU; vtest has no identity labels);
+- ``heldout_reid/``: the held-out crops again, as a Market-1501 folder
+  (``query/``, ``bounding_box_test/``) for the ReID probe: tracks are the
+  identities, and since vtest has one camera, times far apart stand in for
+  cameras (:func:`write_reid_heldout`).
 
 Everything is deterministic: the same video and arguments give
 byte-identical files. Only cv2 and numpy are needed; the CLI is
@@ -870,10 +874,74 @@ def _prepare_out_dir(out_dir: str) -> None:
             f'output folder {out_dir!r} is not empty and has no meta.json '
             '(not written by vtest_to_lup): choose another --out or empty '
             'it')
-    for sub in ('train', 'heldout', 'backgrounds'):
+    for sub in ('train', 'heldout', 'backgrounds', REID_DIR):
         if osp.isdir(osp.join(out_dir, sub)):
             shutil.rmtree(osp.join(out_dir, sub))
         os.makedirs(osp.join(out_dir, sub))
+
+
+#: The Market-1501 folder of the held-out crops, under the output folder.
+REID_DIR = 'heldout_reid'
+
+
+def write_reid_heldout(out_dir: str,
+                       records: Sequence[dict],
+                       crops: Sequence[np.ndarray],
+                       min_gap: int = 50,
+                       jpeg_quality: int = 95) -> dict:
+    """Write the held-out crops as a Market-1501 folder for the ReID probe
+    (``out_dir/heldout_reid/{query,bounding_box_test}/``, read by
+    :class:`mmdpal.datasets.Market1501` with ``split='test'``).
+
+    Tracks are the identities (person id = track id + 1). vtest.avi has one
+    camera, so times far apart stand in for cameras: a held-out track that
+    spans at least ``min_gap`` frames gives one query, its first crop
+    (camera 1), and as gallery its crops at least ``min_gap`` frames later
+    (camera 2); its crops in between are not used. Shorter tracks are left
+    out: greedy IoU tracking breaks a person's track into pieces, so their
+    crops would often be the query's own person, frames away from it, but
+    counted as other identities. The labels of the long tracks are only as
+    good as the tracking too (a person whose track broke in two appears as
+    two identities).
+
+    Args:
+        out_dir (str): The output folder of :func:`make_vtest_lup`.
+        records (Sequence[dict]): Its crop records (``frame``,
+            ``track_id``, ``split``).
+        crops (Sequence[np.ndarray]): The crop of each record.
+        min_gap (int): Frames between a query and its gallery images.
+            Defaults to 50.
+        jpeg_quality (int): JPEG quality. Defaults to 95.
+
+    Returns:
+        dict: ``min_gap`` and the numbers of ``queries``, ``gallery``
+        images and ``unused`` held-out crops (of short tracks or too close
+        to their query).
+    """
+    by_track = {}
+    for rec, crop in zip(records, crops):
+        if rec['split'] == 'heldout':
+            by_track.setdefault(rec['track_id'], []).append(
+                (rec['frame'], crop))
+    counts = dict(min_gap=min_gap, queries=0, gallery=0, unused=0)
+    for sub in ('query', 'bounding_box_test'):
+        os.makedirs(osp.join(out_dir, REID_DIR, sub), exist_ok=True)
+    for track, items in sorted(by_track.items()):
+        items.sort(key=lambda item: item[0])
+        first, last = items[0][0], items[-1][0]
+        for frame, crop in items:
+            if frame == first and last - first >= min_gap:
+                sub, cam = 'query', 1
+            elif frame - first >= min_gap:
+                sub, cam = 'bounding_box_test', 2
+            else:  # a short track, or too close to the query
+                counts['unused'] += 1
+                continue
+            name = f'{track + 1:04d}_c{cam}s1_{frame:06d}_00.jpg'
+            _imwrite(
+                osp.join(out_dir, REID_DIR, sub, name), crop, jpeg_quality)
+            counts['queries' if sub == 'query' else 'gallery'] += 1
+    return counts
 
 
 def make_vtest_lup(video: str,
@@ -894,7 +962,8 @@ def make_vtest_lup(video: str,
                    bg_stride: int = 128,
                    frame_bg_frames: int = 6,
                    max_frames: Optional[int] = None,
-                   jpeg_quality: int = 95) -> dict:
+                   jpeg_quality: int = 95,
+                   reid_min_gap: int = 50) -> dict:
     """Cut the LUPerson-style dataset from a static-camera video.
 
     1. The per-pixel median of ``median_frames`` evenly spaced frames is
@@ -909,7 +978,9 @@ def make_vtest_lup(video: str,
        backgrounds (median image, its grid windows of ``bg_sizes``, and
        person-free windows of ``frame_bg_frames`` sampled frames) to
        ``out_dir/backgrounds``; everything is listed in
-       ``out_dir/meta.json``.
+       ``out_dir/meta.json``. The held-out crops are also written as a
+       Market-1501 folder, ``out_dir/heldout_reid``
+       (:func:`write_reid_heldout`).
 
     Args:
         video (str): Path of the video (e.g. from :func:`find_vtest_video`).
@@ -939,11 +1010,14 @@ def make_vtest_lup(video: str,
             person-free windows from. Defaults to 6.
         max_frames (int, optional): Use only the first frames.
         jpeg_quality (int): JPEG quality. Defaults to 95.
+        reid_min_gap (int): Frames between a query and its gallery images in
+            ``heldout_reid``. Defaults to 50.
 
     Returns:
         dict: Summary: ``frames`` (in the video / used), ``sampled``,
         ``raw_boxes``, ``boxes``, ``train``, ``heldout``, ``dropped``,
-        ``tracks``, ``backgrounds``, ``seconds``.
+        ``tracks``, ``backgrounds``, ``reid`` (see
+        :func:`write_reid_heldout`), ``seconds``.
     """
     start = time.perf_counter()
     if step < 1:
@@ -1028,6 +1102,9 @@ def make_vtest_lup(video: str,
                        f"t{rec['track_id']:03d}.jpg")
         _imwrite(osp.join(out_dir, rec['file']), crop, jpeg_quality)
 
+    reid = write_reid_heldout(out_dir, records, crops, reid_min_gap,
+                              jpeg_quality)
+
     backgrounds = []
 
     def add_background(name, img, source, frame_idx, box):
@@ -1083,13 +1160,15 @@ def make_vtest_lup(video: str,
             track_max_gap=track_max_gap,
             bg_sizes=list(bg_sizes),
             bg_stride=bg_stride,
-            jpeg_quality=jpeg_quality),
+            jpeg_quality=jpeg_quality,
+            reid_min_gap=reid_min_gap),
         counts=dict(
             **counts,
             tracks=len(
                 {r['track_id']
                  for r in records if r['file'] is not None}),
-            backgrounds=len(backgrounds)),
+            backgrounds=len(backgrounds),
+            reid=reid),
         crops=records,
         backgrounds=backgrounds)
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:
@@ -1104,4 +1183,5 @@ def make_vtest_lup(video: str,
         **counts,
         tracks=meta['counts']['tracks'],
         backgrounds=len(backgrounds),
+        reid=reid,
         seconds=round(time.perf_counter() - start, 2))

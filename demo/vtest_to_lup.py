@@ -11,7 +11,10 @@ unpacked into data/opencv-doc/ (--no-download turns this off).
 
 HOG people detections on every --step-th frame become 256x128 person crops
 in OUT/train/ and OUT/heldout/ (the last --heldout-frac of the video, after
-a --gap-frames gap); OUT/backgrounds/ gets person-free images for the
+a --gap-frames gap); OUT/heldout_reid/ holds the held-out crops again as a
+Market-1501 folder for the ReID probe (tracks are the identities; a query
+and its gallery images are --reid-min-gap frames apart, times far apart
+standing in for cameras); OUT/backgrounds/ gets person-free images for the
 copy-paste view (the median-over-time background and windows of it, and
 person-free windows of frames); OUT/meta.json lists every crop with frame,
 box, score, split and track_id. Runs are deterministic (byte-identical).
@@ -70,6 +73,11 @@ def parse_args(argv=None):
         metavar=('H', 'W'),
         help='size of the person crops')
     parser.add_argument(
+        '--reid-min-gap',
+        type=int,
+        default=50,
+        help='frames between a held-out query and its gallery images')
+    parser.add_argument(
         '--max-frames',
         type=int,
         help='use only the first frames (quick runs)')
@@ -94,7 +102,9 @@ def main(argv=None):
         heldout_frac=args.heldout_frac,
         gap_frames=args.gap_frames,
         crop_size=tuple(args.crop_size),
-        max_frames=args.max_frames)
+        max_frames=args.max_frames,
+        reid_min_gap=args.reid_min_gap)
+    reid = summary['reid']
     print(f"frames: {summary['frames']} in the video, "
           f"{summary['sampled']} read for detection (every {args.step}th)\n"
           f"boxes: {summary['raw_boxes']} raw HOG detections, "
@@ -103,7 +113,12 @@ def main(argv=None):
           f"crops: {summary['train']} train, {summary['heldout']} heldout, "
           f"{summary['dropped']} dropped (gap before the held-out part)\n"
           f"backgrounds: {summary['backgrounds']}\n"
-          f"wrote {args.out}/{{train,heldout,backgrounds,meta.json}} in "
+          f"ReID (heldout_reid/, Market-1501 layout): {reid['queries']} "
+          f"queries, {reid['gallery']} gallery images of their tracks "
+          f"{reid['min_gap']}+ frames later ({reid['unused']} held-out "
+          f"crops unused: short tracks, or too close to the query)\n"
+          f"wrote {args.out}/{{train,heldout,heldout_reid,backgrounds,"
+          f"meta.json}} in "
           f"{summary['seconds']:.1f} s")
     return 0
 

@@ -5,6 +5,7 @@ mmdpal's own parts (``type='DPALDistiller'``) and anything of mmpretrain
 (``type='VisionTransformer'``, ``type='mmpretrain.VisionTransformer'``), and
 every mmpretrain/mmengine optimizer, scheduler, hook and metric.
 """
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import Registry
 from mmpretrain.registry import DATA_SAMPLERS as MMPRETRAIN_DATA_SAMPLERS
 from mmpretrain.registry import DATASETS as MMPRETRAIN_DATASETS
@@ -54,6 +55,9 @@ WEIGHT_INITIALIZERS = Registry(
     locations=['mmdpal.models'])
 
 METRICS = Registry('metric', parent=MMPRETRAIN_METRICS)
+# mmpretrain has no function registry: mmdpal's is mmengine's child
+FUNCTIONS = Registry(
+    'function', parent=MMENGINE_FUNCTIONS, locations=['mmdpal.datasets'])
 EVALUATORS = Registry("evaluator", parent=MMPRETRAIN_EVALUATORS)
 VISUALIZERS = Registry('visualizer', parent=MMPRETRAIN_VISUALIZERS)
 VISBACKENDS = Registry('vis_backend', parent=MMPRETRAIN_VISBACKENDS)
@@ -83,4 +87,4 @@ _reachable_from_every_scope(RUNNERS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS,
                             PARAM_SCHEDULERS, DATASETS, DATA_SAMPLERS,
                             TRANSFORMS, MODELS, MODEL_WRAPPERS,
                             WEIGHT_INITIALIZERS, METRICS, EVALUATORS,
-                            VISUALIZERS, VISBACKENDS)
+                            VISUALIZERS, VISBACKENDS, FUNCTIONS)

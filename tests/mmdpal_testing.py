@@ -76,6 +76,62 @@ def save_tiny_teacher(path, seed=0):
     return path
 
 
+OFFICIAL_CONFIG = osp.join(REPO, 'configs', 'dpal',
+                           'vit-ti_path-b_lup1m_official.py')
+
+
+def tiny_official_cfg():
+    """tests/data/tiny_dpal.py with the model options, optimiser rules and
+    hooks of the official config (fp32 on the CPU); head counts fitted to
+    the tiny widths: 4 heads in the student's last block (of 32 dims), 8 in
+    the decoder's router."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(TINY_CONFIG)
+    official = Config.fromfile(OFFICIAL_CONFIG)
+    om = official.model
+    cfg.model.relation_tokens = om.relation_tokens
+    cfg.model.student_pos_embed_resize = om.student_pos_embed_resize
+    cfg.model.backbone.layer_cfgs = [dict(), dict(num_heads=4)]
+    for key in ('shape_mask', 'relation', 'pos_embed_resize'):
+        cfg.model.teacher[key] = om.teacher[key]
+    cfg.model.decoder = dict(
+        om.decoder,
+        in_dims=32,
+        out_dims=48,
+        num_heads=dict(om.decoder.num_heads, router=8))
+    cfg.custom_hooks = official.custom_hooks
+    cfg.optim_wrapper.optimizer.betas = official.optim_wrapper.optimizer.betas
+    cfg.optim_wrapper.paramwise_cfg = official.optim_wrapper.paramwise_cfg
+    return cfg
+
+
+def cubic_resize_1d(x, out_len, scale):
+    """Cubic convolution (a = -0.75, torch's bicubic kernel) along the first
+    axis of ``x`` (L_0, ...), half-pixel centres ``src = (i + 0.5) / scale
+    - 0.5``, border indices clamped, written out step by step."""
+    a = -0.75
+
+    def kernel(d):
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d**3 - (a + 3) * d**2 + 1
+        if d < 2:
+            return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+        return 0.
+
+    rows = []
+    for i in range(out_len):
+        src = (i + 0.5) / scale - 0.5
+        i0 = math.floor(src)
+        t = src - i0
+        row = 0
+        for k in (-1, 0, 1, 2):
+            idx = min(max(i0 + k, 0), x.shape[0] - 1)
+            row = row + kernel(t - k) * x[idx]
+        rows.append(row)
+    return torch.stack(rows)
+
+
 def tiny_cfg_options(data_root):
     return [
         f'train_dataloader.dataset.data_root={data_root}',
@@ -88,8 +144,11 @@ def tiny_cfg_options(data_root):
 def run_tool(args, timeout=600, env=None, **kwargs):
     """Run a tool of this repo with the current python, in the repo (2 BLAS
     threads unless ``env`` says otherwise); return the result."""
-    env = dict(
-        os.environ, OMP_NUM_THREADS='2', MKL_NUM_THREADS='2', **(env or {}))
+    env = {
+        **os.environ, 'OMP_NUM_THREADS': '2',
+        'MKL_NUM_THREADS': '2',
+        **(env or {})
+    }
     return subprocess.run([sys.executable, *args],
                           cwd=REPO,
                           env=env,
@@ -400,14 +459,18 @@ def train_from_student(config,
                        work,
                        data_options,
                        student,
-                       pos_embed_resize=None):
+                       pos_embed_resize=None,
+                       checkpoint='epoch_1.pth',
+                       cls_token_used=False):
     """``tools/train.py CONFIG`` for two iterations from the student, and the
     checks every chain shares: every student tensor loaded (all but the class
-    token, logged as such), the position grid resized as expected, finite
+    token, logged as such, unless ``cls_token_used``: the ReID and attribute
+    models embed with it), the position grid resized as expected, finite
     losses, and fine-tuning started from the student (two small steps away).
 
     Returns:
-        str: The checkpoint written after the two iterations.
+        str: The checkpoint written after the two iterations (``checkpoint``
+        in ``work``).
     """
     path, state = student
     result = run_tool([
@@ -416,17 +479,217 @@ def train_from_student(config,
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     log = train_log(work)
-    assert (f'StrictPretrained: loaded all {len(state) - 1} tensors of '
+    num_loaded = len(state) if cls_token_used else len(state) - 1
+    assert (f'StrictPretrained: loaded all {num_loaded} tensors of '
             'model.backbone') in log
-    assert 'unused by the model (as expected): cls_token' in log
+    assert ('unused by the model (as expected): cls_token'
+            in log) != cls_token_used
     if pos_embed_resize is not None:
         assert f'pos_embed: {pos_embed_resize}' in log
     losses = train_losses(work)
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
-    ckpt = osp.join(work, 'epoch_1.pth')
+    ckpt = osp.join(work, checkpoint)
     tuned = torch.load(
         ckpt, map_location='cpu', weights_only=True)['state_dict']
     drift = (tuned['backbone.layers.0.attn.qkv.weight'] -
              state['layers.0.attn.qkv.weight']).abs().max().item()
     assert 0 < drift < 1e-2
     return ckpt
+
+
+def evaluate_checkpoint(config,
+                        checkpoint,
+                        work,
+                        data_options,
+                        extra_options=()):
+    """``tools/test.py CONFIG CHECKPOINT`` on the chain's fixtures; returns
+    the metrics it wrote with ``--out``."""
+    out = osp.join(work, 'metrics.json')
+    result = run_tool([
+        'tools/test.py', config, checkpoint, '--work-dir', work, '--out', out,
+        '--cfg-options', *data_options, *extra_options
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out) as f:
+        return json.load(f)
+
+
+def build_with_student(config, scope, student_path):
+    """The config's model, built in the toolbox's ``scope`` (mmpose, mmdet,
+    mmseg) with the student of ``student_path`` loaded by its init_cfg."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+
+    import mmdpal  # noqa: F401
+    cfg = Config.fromfile(config)
+    cfg.model.init_cfg.checkpoint = student_path
+    with DefaultScope.overwrite_default_scope(scope):  # no leak to others
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+    return model
+
+
+# ------------------------------------------------------ ReID, attributes ----
+def _identity_colours(num_ids, seed):
+    """Distinct upper / lower body colours per identity (index 0 unused)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(20, 235, (num_ids + 1, 2, 3))
+
+
+def _draw_pedestrian(rng, colours, size):
+    """A pedestrian crop (head, torso, legs) in the given colours, at a
+    random offset on a textured background."""
+    H, W = size
+    img = cv2.GaussianBlur(
+        rng.integers(60, 200, (H, W, 3), dtype=np.uint8), (7, 7), 0)
+    cx = W // 2 + int(rng.integers(-W // 10, W // 10 + 1))
+    upper, lower = (tuple(int(c) for c in col) for col in colours)
+    cv2.circle(img, (cx, H // 8), max(H // 14, 2), (90, 110, 160), -1)
+    cv2.rectangle(img, (cx - W // 4, H // 5), (cx + W // 4, 11 * H // 20),
+                  upper, -1)
+    cv2.rectangle(img, (cx - W // 5, 11 * H // 20), (cx + W // 5, H - 3),
+                  lower, -1)
+    return img
+
+
+def write_market1501(root,
+                     num_train_ids=4,
+                     num_test_ids=3,
+                     images_per_camera=2,
+                     num_cameras=2,
+                     size=(64, 32),
+                     seed=0):
+    """Write a Market-1501 folder: ``bounding_box_train/``, ``query/`` and
+    ``bounding_box_test/`` of ``PID_cCsS_FRAME_BOX.jpg`` crops, each identity
+    drawn in its own colours; per test identity one query image from camera
+    1 and the rest in the gallery; the gallery also holds a junk image
+    (``-1``), a distractor (``0000``) and a ``Thumbs.db``.
+
+    Returns:
+        dict: ``train``, ``query``, ``gallery``: lists of (file name, person
+        id, camera) as the standard protocol keeps them (no junk).
+    """
+    rng = np.random.default_rng(seed)
+    colours = _identity_colours(num_train_ids + num_test_ids, seed)
+    written = dict(train=[], query=[], gallery=[])
+
+    def put(folder, pid, cam, frame, key, colour_id=None):
+        name = f'{pid:04d}_c{cam}s1_{frame:06d}_00.jpg' if pid >= 0 else \
+            f'-1_c{cam}s1_{frame:06d}_00.jpg'
+        os.makedirs(osp.join(root, folder), exist_ok=True)
+        img = _draw_pedestrian(
+            rng, colours[pid if colour_id is None else colour_id], size)
+        cv2.imwrite(osp.join(root, folder, name), img)
+        if key:
+            written[key].append((name, pid, cam))
+
+    for pid in range(1, num_train_ids + 1):
+        for cam in range(1, num_cameras + 1):
+            for k in range(images_per_camera):
+                put('bounding_box_train', pid, cam, 100 * cam + k, 'train')
+    for offset in range(1, num_test_ids + 1):
+        pid = num_train_ids + offset
+        put('query', pid, 1, 1, 'query')
+        for cam in range(1, num_cameras + 1):
+            for k in range(images_per_camera):
+                put('bounding_box_test', pid, cam, 100 * cam + k + 2,
+                    'gallery')
+    put('bounding_box_test', -1, 1, 7, None, colour_id=1)
+    put('bounding_box_test', 0, 2, 8, 'gallery', colour_id=0)
+    with open(osp.join(root, 'bounding_box_test', 'Thumbs.db'), 'wb') as f:
+        f.write(b'\0' * 8)
+    return written
+
+
+def write_msmt17(root,
+                 num_train_ids=3,
+                 num_test_ids=2,
+                 images_per_id=4,
+                 size=(64, 32),
+                 seed=0):
+    """Write an MSMT17_V1 folder: ``train/``, ``test/`` (one sub-folder per
+    identity of ``PID_INDEX_CAMERA_TIME_FRAME_BOX.jpg`` crops) and
+    ``list_{train,val,query,gallery}.txt`` (``PID/FILE PID`` lines; the
+    last training image of each identity is in ``list_val.txt``; the first
+    test image of each identity is a query).
+
+    Returns:
+        dict: the lines (path, pid, camera) of each list.
+    """
+    rng = np.random.default_rng(seed)
+    colours = _identity_colours(num_train_ids + num_test_ids, seed)
+    lists = dict(train=[], val=[], query=[], gallery=[])
+    parts = [('train', range(num_train_ids)), ('test', range(num_test_ids))]
+    for part, pids in parts:
+        for pid in pids:
+            colour_id = pid + 1 if part == 'train' else num_train_ids + pid + 1
+            for k in range(images_per_id):
+                cam = 1 + k % 3
+                rel = f'{pid:04d}/{pid:04d}_{k:03d}_{cam:02d}_0303morning_' \
+                      f'{k:04d}_0.jpg'
+                os.makedirs(osp.join(root, part, f'{pid:04d}'), exist_ok=True)
+                cv2.imwrite(
+                    osp.join(root, part, rel),
+                    _draw_pedestrian(rng, colours[colour_id], size))
+                if part == 'train':
+                    key = 'val' if k == images_per_id - 1 else 'train'
+                else:
+                    key = 'query' if k == 0 else 'gallery'
+                lists[key].append((rel, pid, cam))
+    for key, lines in lists.items():
+        with open(osp.join(root, f'list_{key}.txt'), 'w') as f:
+            f.write(''.join(f'{rel} {pid}\n' for rel, pid, _ in lines))
+    return lists
+
+
+PA100K_ATTRIBUTES = [
+    'Female', 'AgeOver60', 'Age18-60', 'AgeLess18', 'Front', 'Side', 'Back',
+    'Hat', 'Glasses', 'HandBag', 'ShoulderBag', 'Backpack',
+    'HoldObjectsInFront', 'ShortSleeve', 'LongSleeve', 'UpperStride',
+    'UpperLogo', 'UpperPlaid', 'UpperSplice', 'LowerStripe', 'LowerPattern',
+    'LongCoat', 'Trousers', 'Shorts', 'Skirt&Dress', 'boots'
+]
+
+
+def _mat_cell(strings):
+    """An Nx1 MATLAB cell array of strings, as savemat writes it."""
+    cell = np.empty((len(strings), 1), dtype=object)
+    for i, string in enumerate(strings):
+        cell[i, 0] = string
+    return cell
+
+
+def write_pa100k(root, num_images=dict(train=6, val=2, test=4), seed=0):
+    """Write PA-100K's ``annotation.mat`` (with scipy, in the released
+    layout: ``attributes`` 26x1 cell, ``{split}_images_name`` Nx1 cell,
+    ``{split}_label`` Nx26 0/1) and its images in ``data/``. The first
+    attributes are drawn: 'Female' (index 0) as a red torso, 'Hat' (7) as
+    a black band on the head.
+
+    Returns:
+        dict: per split, (image names, (N, 26) uint8 labels).
+    """
+    from scipy.io import savemat
+    rng = np.random.default_rng(seed)
+    os.makedirs(osp.join(root, 'data'), exist_ok=True)
+    ann = dict(attributes=_mat_cell(PA100K_ATTRIBUTES))
+    written, index = {}, 0
+    for split, num in num_images.items():
+        labels = (rng.random((num, len(PA100K_ATTRIBUTES)))
+                  < 0.3).astype(np.uint8)
+        labels[:, 0] = np.arange(num) % 2  # both classes in every split
+        names = []
+        for i in range(num):
+            index += 1
+            name = f'{index:06d}.jpg'
+            upper = (40, 40, 220) if labels[i, 0] else (200, 120, 40)
+            img = _draw_pedestrian(rng, [upper, (60, 60, 60)], (64, 32))
+            if labels[i, 7]:
+                cv2.rectangle(img, (10, 2), (22, 6), (0, 0, 0), -1)
+            cv2.imwrite(osp.join(root, 'data', name), img)
+            names.append(name)
+        ann[f'{split}_images_name'] = _mat_cell(names)
+        ann[f'{split}_label'] = labels
+        written[split] = (names, labels)
+    savemat(osp.join(root, 'annotation.mat'), ann)
+    return written

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
-PATHS=(mmdpal configs tools tests demo setup.py)
+PATHS=(mmdpal mmdpal_scope.py configs tools tests demo setup.py)
 EXISTING=()
 for p in "${PATHS[@]}"; do [ -e "$p" ] && EXISTING+=("$p"); done
 if [ "${1:-}" = "--fix" ]; then

@@ -2,16 +2,22 @@
 mmseg configs included). The registry scope is taken from the config.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
-        [--cfg-options k=v ...] [--launcher pytorch]
+        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+
+Several processes: tools/dist_test.sh (torchrun) or tools/slurm_test.sh
+(srun); the results of all ranks are gathered once before the metrics are
+computed (docs/distributed.md).
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
+from mmdpal.utils import setup_cpu_distributed, teardown_distributed
 
 
 def parse_args():
@@ -57,11 +63,17 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
 
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    if args.out is not None:
+    # without CUDA: gloo process group, DDP wrapper without device ids
+    setup_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    metrics = runner.test()  # computed once, on the gathered results
+    if args.out is not None and runner.rank == 0:
         import mmengine
         mmengine.dump(metrics, args.out)
+    teardown_distributed()
     return metrics
 
 

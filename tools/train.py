@@ -1,19 +1,26 @@
 """Train any mmdpal config: DPAL pretraining or a downstream mmpose / mmdet /
 mmseg fine-tuning config. The registry scope is taken from the config's
 ``default_scope``; mmdpal is always imported so its parts and its checkpoint
-handling are available.
+handling are available. A config's ``runner_type`` (e.g. mmengine's
+``FlexibleRunner`` with a DDP/FSDP strategy) is honoured.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
+        [--auto-scale-lr] [--no-validate] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+
+Several processes: tools/dist_train.sh (torchrun) or tools/slurm_train.sh
+(srun), see docs/distributed.md; without a GPU the gloo backend is used.
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
+from mmdpal.utils import setup_cpu_distributed, teardown_distributed
 
 
 def parse_args():
@@ -37,6 +44,11 @@ def parse_args():
         action='store_true',
         help='whether to auto scale the learning rate according to the '
         'actual batch size and the original batch size.')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate checkpoints during training (downstream '
+        'configs)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -88,6 +100,11 @@ def merge_args(cfg, args):
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})
         cfg.auto_scale_lr.enable = True
+
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
     return cfg
 
 
@@ -95,10 +112,16 @@ def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
-    # RUNNERS of the config's scope (mmdpal, mmpose, mmdet, mmseg) all build
-    # mmengine's Runner unless the config names its own `runner_type`.
-    runner = Runner.from_cfg(cfg)
+    # mmengine's launchers need CUDA; without it the process group (gloo)
+    # and the DDP wrapper (no device ids) are set up here
+    setup_cpu_distributed(cfg)
+    # mmengine's Runner unless the config names its own `runner_type`
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

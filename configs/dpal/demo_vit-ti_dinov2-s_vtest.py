@@ -29,12 +29,9 @@ model = dict(
     decoder=dict(out_dims=384))
 
 # the Table 6 views and copy-paste, at half size
-global_view = [
-    dict(_base_.global_view[0], scale=(128, 64)), *_base_.global_view[1:]
-]
-local_view = [
-    dict(_base_.local_view[0], scale=(64, 48)), *_base_.local_view[1:]
-]
+global_view = [dict(_base_.global_view[0], size=(128, 64))]
+local_view = [dict(_base_.local_view[0], size=(64, 48))]
+background_view = [dict(_base_.background_view[0], size=(128, 128))]
 load, multi_view, copy_paste, pack = _base_.train_pipeline
 train_dataloader = dict(
     batch_size=32,
@@ -52,7 +49,8 @@ train_dataloader = dict(
                 copy_paste,
                 background_dir=data_root + 'backgrounds/',
                 size=(128, 128),
-                person_size=(64, 48)),
+                person_size=(64, 48),
+                background_pipeline=background_view),
             pack,
         ]))
 

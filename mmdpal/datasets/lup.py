@@ -3,10 +3,13 @@ import multiprocessing
 import os.path as osp
 from typing import List, Optional, Sequence
 
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
 
 from mmdpal.registry import DATASETS, TRANSFORMS
+from mmdpal.utils import random_stream
 from .transforms.loading import BadImageError
 from .utils import IMG_EXTENSIONS, scan_images
 
@@ -20,10 +23,17 @@ class LUPersonDataset(BaseDataset):
     ``tools/dataset_converters/make_lup_subset.py`` for LUP1M) or, without
     ``ann_file``, by scanning the image folder recursively.
 
-    An image that cannot be decoded is skipped (another one is drawn), and
-    counted across dataloader workers; the count is logged by
-    ``BadImageLoggerHook``. Once more than ``max_bad_fraction`` of the
-    dataset has failed, loading stops with an error.
+    An image that cannot be decoded is skipped (another one is drawn) and
+    remembered, across dataloader workers; ``BadImageLoggerHook`` counts the
+    distinct bad images over all ranks and logs them. Once more than
+    ``max_bad_fraction`` of the dataset has failed, training stops with an
+    error (here as soon as one process sees it, in the hook for the union).
+
+    With :meth:`set_random_stream` (called every epoch by
+    ``ResumableRandomnessHook``), each sample is loaded and transformed with
+    the global random generators seeded from ``(seed, epoch, index)``, in
+    whichever process or dataloader worker (persistent or not) loads it:
+    a resumed run draws the same augmentations as an uninterrupted one.
 
     Args:
         data_root (str): Root of the data.
@@ -42,13 +52,19 @@ class LUPersonDataset(BaseDataset):
                  pipeline: Sequence = (),
                  max_bad_fraction: float = 0.01,
                  **kwargs):
-        # built with mmdpal's registry, so it works from any default scope
-        pipeline = [
-            TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline
-        ]
+        # built in mmdpal's scope, so it works from any default scope
+        with DefaultScope.overwrite_default_scope('mmdpal'):
+            pipeline = [
+                TRANSFORMS.build(t) if isinstance(t, dict) else t
+                for t in pipeline
+            ]
         self.max_bad_fraction = max_bad_fraction
-        # shared with forked dataloader workers, read by the main process
+        # shared with the dataloader workers, read by the main process:
+        # the number of distinct bad images, a flag per image (allocated
+        # once the list is loaded) and the random stream (on, seed, epoch)
         self._num_bad = multiprocessing.Value('i', 0)
+        self._bad_flags = None
+        self._stream = multiprocessing.RawArray('q', 3)
         super().__init__(
             data_root=data_root,
             ann_file=ann_file,
@@ -81,17 +97,48 @@ class LUPersonDataset(BaseDataset):
                 'the config at a folder of person crops')
         return [dict(img_path=osp.join(img_dir, n)) for n in names]
 
+    def full_init(self):
+        if self._fully_initialized:
+            return
+        super().full_init()
+        self._bad_flags = multiprocessing.RawArray('b', len(self))
+
     @property
     def num_bad_images(self) -> int:
-        """Images that failed to decode so far, over all workers."""
+        """Distinct images that failed to decode so far, over the workers
+        of this process."""
         return self._num_bad.value
+
+    def bad_image_indices(self) -> np.ndarray:
+        """Indices of the images that failed to decode so far, over the
+        workers of this process."""
+        if self._bad_flags is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(np.frombuffer(self._bad_flags, dtype=np.int8))
+
+    def set_random_stream(self, seed: Optional[int], epoch: int = 0) -> None:
+        """Seed each sample's draws from ``(seed, epoch, index)`` from now
+        on, in this process and its dataloader workers (persistent ones
+        included); ``seed=None`` goes back to the unseeded global
+        generators."""
+        self._stream[:] = [seed is not None, seed or 0, epoch]
+
+    def __getitem__(self, idx: int) -> dict:
+        on, seed, epoch = self._stream[:]
+        if not on:
+            return super().__getitem__(idx)
+        # the replacement drawn for a bad image comes from the stream too
+        with random_stream(seed, epoch, idx):
+            return super().__getitem__(idx)
 
     def prepare_data(self, idx: int):
         try:
             return super().prepare_data(idx)
         except BadImageError as e:
             with self._num_bad.get_lock():
-                self._num_bad.value += 1
+                if not self._bad_flags[idx]:
+                    self._bad_flags[idx] = 1
+                    self._num_bad.value += 1
                 num_bad = self._num_bad.value
             print_log(
                 f'skipping an image: {e}', logger='current',

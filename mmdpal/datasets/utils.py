@@ -1,6 +1,10 @@
 import os
 import os.path as osp
-from typing import List
+from typing import List, Optional, Sequence
+
+from mmengine.dataset import default_collate
+
+from mmdpal.registry import FUNCTIONS
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -13,3 +17,16 @@ def scan_images(folder: str) -> List[str]:
             if name.lower().endswith(IMG_EXTENSIONS):
                 found.append(osp.relpath(osp.join(root, name), folder))
     return sorted(found)
+
+
+@FUNCTIONS.register_module()
+def multi_view_collate(data_batch: Sequence, _scope_: Optional[str] = None):
+    """mmengine's ``default_collate``: every view stacked into one
+    (B, 3, H, W) tensor, as mmpretrain's ``SelfSupDataPreprocessor`` wants.
+
+    ``_scope_`` is accepted and ignored: mmengine 0.10 adds it to every typed
+    dict of a config inherited with ``_base_ = 'mmdpal::...'`` and its runner
+    passes the ``collate_fn`` dict on as arguments, which would make
+    ``collate_fn=dict(type='default_collate')`` fail in another repo's tools.
+    """
+    return default_collate(data_batch)

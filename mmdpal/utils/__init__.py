@@ -1,8 +1,13 @@
 from .checkpoint import (load_third_party_checkpoint,
                          register_checkpoint_safe_globals)
+from .dist import (CPUDistributedDataParallel, setup_cpu_distributed,
+                   teardown_distributed)
+from .randomness import random_stream, seed_global_rngs
 from .setup_env import register_all_modules
 
 __all__ = [
     'register_all_modules', 'register_checkpoint_safe_globals',
-    'load_third_party_checkpoint'
+    'load_third_party_checkpoint', 'setup_cpu_distributed',
+    'CPUDistributedDataParallel', 'random_stream', 'seed_global_rngs',
+    'teardown_distributed'
 ]

@@ -22,12 +22,22 @@ model = dict(
         checkpoint='set-by-the-test.pth'),
     decoder=dict(in_dims=32, out_dims=48, num_heads=2))
 
-# the Table 6 views and copy-paste at 1/4 size (no colour jitter or blur:
-# fast, and the test's loss curve is less noisy)
-global_view = [
-    dict(_base_.global_view[0], scale=(64, 32)), _base_.global_view[1]
+# the Table 6 views and copy-paste at 1/4 size (crops and the global view's
+# flip only, no colour change or blur: fast, and the test's loss curve is
+# less noisy)
+no_color = dict(color_jitter=None, gray_prob=0., blur_prob=0.)
+global_view = [dict(_base_.global_view[0], size=(64, 32), **no_color)]
+local_view = [
+    dict(_base_.local_view[0], size=(32, 24), flip_prob=0., **no_color)
 ]
-local_view = [dict(_base_.local_view[0], scale=(32, 24))]
+background_view = [
+    dict(
+        _base_.background_view[0],
+        size=(64, 64),
+        flip_prob=0.,
+        solarize_prob=0.,
+        **no_color)
+]
 load, multi_view, copy_paste, pack = _base_.train_pipeline
 train_dataloader = dict(
     batch_size=4,
@@ -44,7 +54,8 @@ train_dataloader = dict(
                 copy_paste,
                 background_dir='set-by-the-test',
                 size=(64, 64),
-                person_size=(32, 24)),
+                person_size=(32, 24),
+                background_pipeline=background_view),
             pack,
         ]))
 optim_wrapper = dict(  # fp32 on the CPU; the paramwise rules of Table 6

@@ -1,17 +1,13 @@
-"""LUPerson data, bad images, the four DPAL views and copy-paste."""
+"""LUPerson data and bad images (the views and copy-paste: test_views.py)."""
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
-import torch
-from mmdpal_testing import REPO, write_backgrounds, write_person_images
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmdpal_testing import write_person_images
 
 import mmdpal  # noqa: F401
-from mmdpal.datasets import CopyPasteMultiPerson, LUPersonDataset
-from mmdpal.registry import DATASETS
+from mmdpal.datasets import LUPersonDataset
 
 
 def identity_pipeline():
@@ -74,62 +70,6 @@ def test_undecodable_images_are_skipped_counted_and_bounded(tmp_path):
     assert strict.num_bad_images == 1
     with pytest.raises(RuntimeError, match='2 of 8 images could not be'):
         strict.prepare_data(5)  # 2 of 8 is not
-
-
-def test_copy_paste_boxes_masks_and_blend(tmp_path):
-    bg_dir = write_backgrounds(str(tmp_path / 'bg'), num=1, size=(64, 64))
-    cp = CopyPasteMultiPerson(
-        bg_dir,
-        size=(64, 64),
-        person_size=(32, 24),
-        background_scale=(1.0, 1.0),
-        alpha=0.7)
-    g = np.full((64, 32, 3), 200, np.uint8)
-    local = np.full((32, 24, 3), 10, np.uint8)
-    np.random.seed(0)
-    out = cp.transform({'img': [g, local, local]})
-    assert len(out['img']) == 4
-    multi = out['img'][-1].astype(np.float32)
-    boxes, masks = out['person_boxes'], out['person_masks']
-    assert boxes.shape == (2, 4) and masks.shape == (2, 64, 64)
-    bg = cp._background  # the same background crop (scale 1, one image)
-    np.random.seed(0)
-    background = bg().astype(np.float32)
-    for i, value in enumerate([10, 200]):  # last view left, global right
-        x1, y1, x2, y2 = boxes[i].astype(int)
-        assert (x2 - x1, y2 - y1) == (24, 32)
-        assert masks[i].sum() == 24 * 32
-        assert masks[i, y1:y2, x1:x2].all()
-        expected = 0.7 * value + 0.3 * background[y1:y2, x1:x2]
-        assert np.abs(multi[y1:y2, x1:x2] - expected).max() <= 1.0
-    assert boxes[0, 2] <= 32 <= boxes[1, 0]  # side by side
-    outside = masks.sum(0) == 0
-    assert np.abs(multi[outside] - background[outside]).max() <= 1.0
-
-
-def test_missing_background_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match='nobg'):
-        CopyPasteMultiPerson(str(tmp_path / 'nobg'))
-
-
-def test_table6_pipeline_gives_the_four_views(tmp_path):
-    """The real config's pipeline on generated LUPerson-format crops."""
-    write_person_images(str(tmp_path / 'images'), 4, size=(160, 64))
-    write_backgrounds(str(tmp_path / 'bg'), size=(300, 400))
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/dpal/vit-ti_path-b_lup1m.py'))
-    init_default_scope('mmdpal')
-    ds_cfg = cfg.train_dataloader.dataset
-    ds_cfg.update(data_root=str(tmp_path), ann_file='')
-    ds_cfg.pipeline[2].background_dir = str(tmp_path / 'bg')
-    ds = DATASETS.build(ds_cfg)
-    sample = ds[0]
-    shapes = [tuple(v.shape) for v in sample['inputs']]
-    assert shapes == [(3, 256, 128), (3, 128, 96), (3, 128, 96), (3, 256, 256)]
-    assert all(v.dtype == torch.uint8 for v in sample['inputs'])
-    ds_sample = sample['data_samples']
-    assert ds_sample.person_boxes.shape == (2, 4)
-    assert ds_sample.person_masks.shape == (2, 256, 256)
 
 
 def test_make_lup_subset_is_seeded_and_readable(tmp_path):

@@ -4,10 +4,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from mmdpal_testing import REPO, TINY_CONFIG, save_tiny_teacher
+from mmdpal_testing import (REPO, TINY_CONFIG, cubic_resize_1d,
+                            save_tiny_teacher, tiny_official_cfg)
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
+from mmpretrain.models import VisionTransformer
+from torch.overrides import TorchFunctionMode
 
 import mmdpal  # noqa: F401
 from mmdpal.engine import FiniteLossHook, RouterLossScheduleHook
@@ -118,16 +121,15 @@ def test_table11_decoder_configs(tmp_path, variant):
     sum(losses.values()).backward()
 
 
+def official_model_cfg(tmp_path):
+    cfg = tiny_official_cfg()
+    cfg.model.teacher.checkpoint = save_tiny_teacher(
+        str(tmp_path / 'teacher.pth'))
+    return cfg.model
+
+
 def test_official_config_adds_the_authors_terms(tmp_path):
-    official = Config.fromfile(
-        osp.join(REPO, 'configs/dpal/vit-ti_path-b_lup1m_official.py'))
-    model_cfg = tiny_model_cfg(tmp_path)
-    model_cfg.teacher.update(
-        shape_mask=official.model.teacher.shape_mask,
-        relation=official.model.teacher.relation)
-    for k in ('weight_scale', 'router_loss_weight', 'expert_l2_weight'):
-        model_cfg.decoder[k] = official.model.decoder[k]
-    model = build(model_cfg)
+    model = build(official_model_cfg(tmp_path))
     losses = model.loss(views(), None)
     assert set(losses) == {
         'loss_global', 'loss_local', 'loss_relation', 'loss_router',
@@ -137,6 +139,167 @@ def test_official_config_adds_the_authors_terms(tmp_path):
     runner = SimpleNamespace(model=model, epoch=25)
     hook.before_train_epoch(runner)
     assert model.decoder.router_loss_weight == 0.01
+
+
+def decoder_calls(model, inputs):
+    """The losses and (pattern, DecoderOutput) of each of the 5 decoder
+    calls of a step, each class token decoded alone: the reference the
+    model's batched class-token call must equal."""
+    losses = model.loss(inputs, None)
+    global_view, *local_views, multi = inputs
+    s_cls, s_patch, grid = model.student_tokens(global_view)
+    cls = [s_cls] + [model.student_tokens(v)[0] for v in local_views]
+    calls = [('global', model.decoder(c[:, None])) for c in cls]
+    calls.append(('local', model.decoder(s_patch)))
+    m_cls, m_patch, _ = model.student_tokens(multi)
+    if model.relation_tokens == 'all':
+        m_patch = torch.cat((m_cls[:, None], m_patch), 1)
+    calls.append(('relation', model.decoder(m_patch)))
+    return losses, calls
+
+
+@pytest.mark.parametrize('mode', ['paper', 'official'])
+def test_class_tokens_in_one_decoder_call_equal_separate_calls(tmp_path, mode):
+    """The class tokens of the M views go through the decoder (and the local
+    views through the student) as one batch: the same losses as one call per
+    view, to fp32 round-off."""
+    model_cfg = official_model_cfg(tmp_path) if mode == 'official' \
+        else tiny_model_cfg(tmp_path)
+    model = build(model_cfg)
+    inputs = views()
+    seen = []
+    model.decoder.register_forward_hook(
+        lambda m, args, out: seen.append(tuple(args[0].shape[:2])))
+    losses, calls = decoder_calls(model, inputs)
+    n = 65 if mode == 'official' else 64
+    assert seen[:3] == [(6, 1), (2, 32), (2, n)]  # 3 views x batch 2
+    t = model.teacher(inputs[0], (8, 4), with_relation=False)
+    expected = model.global_loss([out.tokens[:, 0] for _, out in calls[:3]],
+                                 t.cls_token)
+    torch.testing.assert_close(losses['loss_global'], expected)
+    if mode == 'official':
+        expected = model.decoder.loss(calls)
+        for key in ('loss_router', 'loss_expert_l2'):
+            torch.testing.assert_close(losses[key], expected[key])
+
+
+def test_auxiliary_terms_average_the_five_decoder_calls(tmp_path):
+    """Routing CE (targets 0 for the 3 class tokens, 1 local, 2 relation)
+    and expert L2 (0.025 * sum of squares of the mixed matrix, batch mean),
+    each the mean over the 5 decoder calls of a step, as the authors."""
+    model = build(official_model_cfg(tmp_path))
+    losses, calls = decoder_calls(model, views())
+    # 3 class tokens (1 token), global patches (8x4), multi-person image
+    # with its class token (1 + 8x8)
+    assert [out.tokens.shape[1] for _, out in calls] == [1, 1, 1, 32, 65]
+    targets = [0, 0, 0, 1, 2]
+    ce = sum(-out.router_weights[:, t].log().mean()
+             for (_, out), t in zip(calls, targets)) / 5
+    torch.testing.assert_close(losses['loss_router'], 0.1 * ce)
+    l2 = sum(out.mixed_experts.pow(2).sum((1, 2)).mean()
+             for _, out in calls) / 5
+    torch.testing.assert_close(losses['loss_expert_l2'], 0.025 * l2)
+
+
+def test_relation_with_the_class_token(tmp_path):
+    """relation_tokens='all': Eq. 6 over the 1 + L tokens of teacher and
+    decoded student; 'patches': over the L patches."""
+    for tokens, n in (('all', 65), ('patches', 64)):
+        cfg = official_model_cfg(tmp_path)
+        cfg.relation_tokens = tokens
+        model = build(cfg)
+        multi = views()[-1]
+        losses = model.loss(views(), None)
+        s_cls, s_patch, grid = model.student_tokens(multi)
+        student = torch.cat((s_cls[:, None], s_patch), 1)[:, -n:]
+        tokens_t, _, _ = model.teacher.tokens_and_attention(multi)
+        t = tokens_t[:, -n:]
+        target = torch.softmax(t @ t.transpose(1, 2) / 48**0.5, -1)
+        expected = model.relation_loss(model.decoder(student).tokens, target)
+        torch.testing.assert_close(losses['loss_relation'], expected)
+
+
+def test_last_block_heads(tmp_path):
+    cfg = official_model_cfg(tmp_path)
+    model = build(cfg)
+    heads = [layer.attn.num_heads for layer in model.backbone.layers]
+    assert heads == [2, 4]
+    cfg.backbone.layer_cfgs = [dict(), dict(num_heads=5)]
+    with pytest.raises(
+            ValueError,
+            match=(r'backbone.layer_cfgs\[1\].num_heads=5 does not divide '
+                   r'the width 32: use one of \[1, 2, 4, 8, 16, 32\]')):
+        build(cfg)
+
+
+def test_student_sequence_1d_pos_embed(tmp_path):
+    """The authors' quirk: the 8x4 patch position embeddings are resized to
+    a view's L patches as a flat sequence of 32 (cubic), not on the grid."""
+    model = build(official_model_cfg(tmp_path))
+    vit = model.backbone
+    local = torch.randn(2, 3, 32, 24)  # 4x3 grid: 12 patches
+    pos = vit.pos_embed.detach()[0]
+    ref = cubic_resize_1d(pos[1:], 12, 12 / 32)
+    plain = VisionTransformer(
+        arch=dict(
+            embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+        img_size=(32, 24),
+        patch_size=8,
+        out_type='raw',
+        layer_cfgs=[dict(), dict(num_heads=4)])
+    plain.eval()
+    state = vit.state_dict()
+    state['pos_embed'] = torch.cat((pos[:1], ref))[None]
+    plain.load_state_dict(state)
+    s_cls, s_patch, grid = model.student_tokens(local)
+    expected = plain(local)[0]
+    assert grid == (4, 3)
+    torch.testing.assert_close(s_cls, expected[:, 0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(s_patch, expected[:, 1:], rtol=1e-5, atol=1e-5)
+    # paper mode: mmpretrain's 2-D resize, another embedding
+    cfg = official_model_cfg(tmp_path)
+    cfg.student_pos_embed_resize = 'grid'
+    paper = build(cfg)
+    paper.backbone.load_state_dict(vit.state_dict())
+    assert (paper.student_tokens(local)[1] - s_patch).abs().max() > 1e-3
+    # the global view is at the pretraining size: nothing resized
+    g = views()[0]
+    torch.testing.assert_close(
+        paper.student_tokens(g)[1],
+        model.student_tokens(g)[1])
+
+
+@pytest.mark.parametrize('key,value,match', [
+    ('student_pos_embed_resize', 'sequence_1d',
+     r"student_pos_embed_resize='sequence_1d' .* SwinTransformer has none: "
+     r"use one of \['grid'\]"),
+    ('relation_tokens', 'all',
+     r"relation_tokens='all' needs a student with a class token .* "
+     r'SwinTransformer has none'),
+    ('relation_tokens', 'cls', r"relation_tokens='cls': use one of "
+     r"\['patches', 'all'\]"),
+    ('student_pos_embed_resize', '2d', r"student_pos_embed_resize='2d'"),
+])
+def test_bad_student_options_fail_at_build(tmp_path, key, value, match):
+    cfg = tiny_model_cfg(tmp_path)
+    cfg.backbone = dict(
+        type='mmpretrain.SwinTransformer',
+        arch=dict(embed_dims=8, depths=[1, 1], num_heads=[1, 2]),
+        img_size=(64, 32),
+        window_size=2,
+        out_indices=(1, ))
+    cfg.decoder.in_dims = 16
+    cfg[key] = value
+    with pytest.raises(ValueError, match=match) as e:
+        build(cfg)
+    assert '\n' not in str(e.value)
+
+
+def test_relation_with_class_token_needs_the_same_grids(tmp_path):
+    cfg = official_model_cfg(tmp_path)
+    cfg.teacher.align = 'interpolate_tokens'
+    with pytest.raises(ValueError, match="align='resize_input'"):
+        build(cfg)
 
 
 def test_view_size_not_divisible_by_patch(tmp_path):
@@ -168,3 +331,42 @@ def test_non_finite_loss_stops_with_the_term_and_iteration():
                 loss_relation=torch.tensor(float('nan'))))
     with pytest.raises(FloatingPointError, match='loss_local is inf'):
         hook.after_train_iter(runner, 0, outputs=dict(loss_local=float('inf')))
+
+
+class HostSyncDetector(TorchFunctionMode):
+    """Records the tensor operations that wait for the device: reading a
+    value on the host (``item``, ``bool``, ``tolist``, ...) or an output
+    whose size depends on the data (``nonzero``, ``unique``, ...)."""
+
+    SYNCING = {
+        'item', 'tolist', 'numpy', '__bool__', '__int__', '__float__',
+        '__index__', 'nonzero', 'unique', 'unique_consecutive',
+        'masked_select', 'argwhere', 'bincount', 'repeat_interleave'
+    }
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, '__name__', '')
+        if name in self.SYNCING:
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize('mode', ['paper', 'official'])
+def test_loss_has_no_host_sync(tmp_path, mode):
+    model_cfg = official_model_cfg(tmp_path) if mode == 'official' \
+        else tiny_model_cfg(tmp_path)
+    model = build(model_cfg)
+    inputs = views()
+    detector = HostSyncDetector()
+    with detector:
+        losses = model.loss(inputs, None)
+        sum(losses.values()).backward()
+    assert detector.calls == []
+    # the detector does see one
+    with detector:
+        float(losses['loss_global'])
+    assert detector.calls == ['__float__']

@@ -1,8 +1,8 @@
 """The frozen teacher: strict loading, frozen, attention, targets, grids."""
-
 import pytest
 import torch
-from mmdpal_testing import TINY_TEACHER_ARCH, save_tiny_teacher
+from mmdpal_testing import (TINY_TEACHER_ARCH, cubic_resize_1d,
+                            save_tiny_teacher)
 from mmpretrain.models import VisionTransformer
 
 from mmdpal.models import ViTTeacher, pca_shape_mask
@@ -63,6 +63,7 @@ def test_last_block_attention_equals_plain_recomputation(teacher_ckpt):
     teacher = ViTTeacher(vit_cfg(), teacher_ckpt)
     img = torch.randn(2, 3, 64, 32)
     out = teacher(img, (8, 4))
+    _, attention, _ = teacher.tokens_and_attention(img)
 
     # plain recomputation from the same weights: run mmpretrain's own ViT
     # (fused attention everywhere) up to the last block, then q.k^T by hand
@@ -86,7 +87,7 @@ def test_last_block_attention_equals_plain_recomputation(teacher_ckpt):
     k = (x @ w[C:2 * C].T + b[C:2 * C]).unflatten(-1,
                                                   (heads, -1)).transpose(1, 2)
     attn = torch.softmax(q @ k.transpose(-2, -1) / (C // heads)**0.5, dim=-1)
-    torch.testing.assert_close(out.attention, attn, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(attention, attn, rtol=1e-5, atol=1e-6)
     # the explicit last block gives the same tokens as mmpretrain's forward
     torch.testing.assert_close(
         out.cls_token, final[:, 0], rtol=1e-5, atol=1e-5)
@@ -110,16 +111,21 @@ def test_grid_alignment_for_another_patch_size(tmp_path):
     path = str(tmp_path / 't14.pth')
     torch.save(vit.state_dict(), path)
     img = torch.randn(2, 3, 64, 32)
+    grids = []
     resize = ViTTeacher(
         vit_cfg(img_size=(56, 28), patch_size=14), path, align='resize_input')
+    resize.vit.patch_embed.register_forward_hook(
+        lambda m, a, o: grids.append(tuple(o[1])))
     out = resize(img, (8, 4))
-    assert out.attention.shape[-1] == 1 + 8 * 4  # teacher ran at 112x56
+    assert grids[-1] == (8, 4)  # teacher ran at 112x56
     interp = ViTTeacher(
         vit_cfg(img_size=(56, 28), patch_size=14),
         path,
         align='interpolate_tokens')
+    interp.vit.patch_embed.register_forward_hook(
+        lambda m, a, o: grids.append(tuple(o[1])))
     out2 = interp(img, (8, 4))
-    assert out2.attention.shape[-1] == 1 + 4 * 2  # ran at 56x28 (4x2 grid)
+    assert grids[-1] == (4, 2)  # ran at 56x28 (4x2 grid)
     for o in (out, out2):
         assert o.patch_tokens.shape == (2, 32, 48)
         assert o.shape_mask.shape == (2, 32)
@@ -176,3 +182,67 @@ def test_targets_are_computed_only_when_asked(teacher_ckpt):
     assert single.relation is None and multi.shape_mask is None
     torch.testing.assert_close(single.shape_mask, full.shape_mask)
     torch.testing.assert_close(multi.relation, full.relation)
+
+
+# --------------------------------------------- the authors' variants ----
+def test_dino_scale_factor_pos_embed(tmp_path, teacher_ckpt):
+    """The authors' teacher resize: bicubic with scale_factor (h + 0.1) / h0,
+    (w + 0.1) / w0 of the 8x4 grid, here to the 8x8 grid of a 64x64 view."""
+    torch.manual_seed(0)
+    state = torch.load(teacher_ckpt, weights_only=True)
+    state['pos_embed'] = torch.randn_like(state['pos_embed'])
+    teacher_ckpt = str(tmp_path / 'pos.pth')
+    torch.save(state, teacher_ckpt)
+    dino = ViTTeacher(
+        vit_cfg(), teacher_ckpt, pos_embed_resize='dino_scale_factor')
+    size = ViTTeacher(vit_cfg(), teacher_ckpt)
+    pos = dino.vit.pos_embed[0]  # (1 + 32, C)
+    grid = pos[1:].reshape(8, 4, -1)
+    rows = cubic_resize_1d(grid, 8, (8 + 0.1) / 8)  # (8, 4, C)
+    ref = cubic_resize_1d(rows.transpose(0, 1), 8, (8 + 0.1) / 4)
+    ref = torch.cat((pos[:1], ref.transpose(0, 1).reshape(64, -1)))
+    # the teacher's tokens = a plain ViT built at 64x64 with that embedding
+    vit = VisionTransformer(
+        arch=TINY_TEACHER_ARCH,
+        img_size=(64, 64),
+        patch_size=8,
+        out_type='raw')
+    vit.eval()
+    state['pos_embed'] = ref[None]
+    vit.load_state_dict(state)
+    img = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = vit(img)[0]
+    tokens, _, _ = dino.tokens_and_attention(img)
+    torch.testing.assert_close(tokens, expected, rtol=1e-5, atol=1e-5)
+    # not the resize to the target size
+    other, _, _ = size.tokens_and_attention(img)
+    assert (other - tokens).abs().max() > 1e-3
+    # at the checkpoint's own grid nothing is resized
+    img = torch.randn(1, 3, 64, 32)
+    torch.testing.assert_close(
+        dino.tokens_and_attention(img)[0],
+        size.tokens_and_attention(img)[0])
+
+
+def test_relation_with_the_class_token(teacher_ckpt):
+    """Official mode: Eq. 3 over all 1 + L tokens of the teacher."""
+    teacher = ViTTeacher(vit_cfg(), teacher_ckpt, relation='similarity')
+    img = torch.randn(2, 3, 64, 32)
+    out = teacher(img, (8, 4), relation_with_cls_token=True)
+    tokens, attn, _ = teacher.tokens_and_attention(img)
+    sim = torch.softmax(tokens @ tokens.transpose(1, 2) / 48**0.5, -1)
+    assert out.relation.shape == (2, 33, 33)
+    torch.testing.assert_close(out.relation, sim)
+    paper = ViTTeacher(vit_cfg(), teacher_ckpt)
+    out = paper(img, (8, 4), relation_with_cls_token=True)
+    torch.testing.assert_close(out.relation, attn.mean(1))
+
+
+@pytest.mark.parametrize('key,value', [('align', 'crop'),
+                                       ('shape_mask', 'saliency'),
+                                       ('relation', 'gram'),
+                                       ('pos_embed_resize', 'bilinear')])
+def test_bad_teacher_options_fail_at_build(teacher_ckpt, key, value):
+    with pytest.raises(ValueError, match=f"{key}='{value}': use one of"):
+        ViTTeacher(vit_cfg(), teacher_ckpt, **{key: value})

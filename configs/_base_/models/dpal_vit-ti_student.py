@@ -23,6 +23,12 @@ student_init_cfg = dict(
     pos_embed_grid=(16, 8),
     unused_keys=['cls_token'])
 
+# The official student (configs/dpal/vit-ti_path-b_lup1m_official.py) has 12
+# heads in its last block, as the authors'; the tensors are the same, so it
+# loads either way, but it computes what it was trained as only with
+#   model = dict(backbone=dict(layer_cfgs=_base_.official_layer_cfgs))
+official_layer_cfgs = [dict()] * 11 + [dict(num_heads=12)]
+
 # The student as a feature-map backbone (no class token downstream).
 student_backbone = dict(
     type='mmpretrain.VisionTransformer',
@@ -33,3 +39,12 @@ student_backbone = dict(
     with_cls_token=False,
     out_type='featmap',
     init_cfg=None)
+
+# The student as an embedding backbone (ReID, attributes): the class token of
+# 256x128 inputs, the token DPAL aligns with the teacher's global pattern
+# (Eq. 4); every student tensor, class token included, is loaded.
+student_cls_token_backbone = dict(
+    student_backbone,
+    img_size=(256, 128),
+    with_cls_token=True,
+    out_type='cls_token')

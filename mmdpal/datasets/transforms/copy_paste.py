@@ -1,37 +1,52 @@
 import os.path as osp
-from typing import Sequence, Tuple
+from typing import List, Optional, Sequence
 
+import cv2
 import mmcv
 import numpy as np
-from mmcv.transforms import BaseTransform
+from mmcv.transforms import BaseTransform, Compose
 
 from mmdpal.registry import TRANSFORMS
 from ..utils import IMG_EXTENSIONS, scan_images
+
+_PERSON_INTERPOLATION = {
+    'nearest': cv2.INTER_NEAREST,
+    'bicubic': cv2.INTER_CUBIC
+}
 
 
 @TRANSFORMS.register_module()
 class CopyPasteMultiPerson(BaseTransform):
     """Make the multi-person image I_2 of DPAL by copy-paste (Sec. 4.1).
 
-    A random crop of a background image (from ``background_dir``, images
-    without people) is resized to ``size``; two persons, the last view in
-    ``results['img']`` and the first (global) view, both resized to
-    ``person_size``, are pasted side by side (left half / right half, random
-    position) and alpha-blended ``alpha`` person / ``1 - alpha`` background
-    (the authors' recipe, SAIP's data pipeline). The new view is appended to
-    ``results['img']``; each pasted person's box (x1, y1, x2, y2) and binary
-    mask are kept.
+    A background image (from ``background_dir``, images without people) goes
+    through ``background_pipeline``, which must give a ``size`` image (by
+    default a random-resized crop: area 0.2-1.0, aspect ratio 3/4-4/3,
+    bicubic, no colour change; the DPAL configs add the authors' flip,
+    colour jitter, grayscale, blur and solarisation). Two persons, the last
+    view in ``results['img']`` and the first (global) view, both resized to
+    ``person_size`` with ``person_interpolation``, are pasted side by side
+    (left half / right half, random position) and alpha-blended ``alpha``
+    person / ``1 - alpha`` background (the authors' recipe, SAIP's data
+    pipeline). The new view is appended to ``results['img']``. No loss
+    reads where the persons are, so no boxes or masks are made.
+
+    Randomness comes from ``np.random`` only (seeded per worker by mmengine).
 
     Required keys: img (list of HxWx3 views). Modified keys: img.
-    Added keys: person_boxes (2, 4) float32, person_masks (2, H, W) uint8.
 
     Args:
         background_dir (str): Folder of person-free background images.
         size (tuple): (h, w) of the multi-person image. Defaults to (256, 256).
         person_size (tuple): (h, w) of each pasted person. Defaults to
             (128, 96).
-        background_scale (tuple): Area range of the background crop.
-            Defaults to (0.2, 1.0).
+        background_pipeline (list[dict], optional): Transforms that make a
+            ``size`` background from the decoded image (key ``img``).
+            Defaults to None: ``ViewAugment(size, crop_scale=(0.2, 1.0),
+            crop_ratio=(3 / 4, 4 / 3), flip_prob=0)``.
+        person_interpolation (str): How a person that is not ``person_size``
+            already is resized: 'nearest' (the authors' code: torch's default
+            ``interpolate``) or 'bicubic'. Defaults to 'nearest'.
         alpha (float): Weight of the person in the blend. Defaults to 0.7.
     """
 
@@ -39,7 +54,8 @@ class CopyPasteMultiPerson(BaseTransform):
                  background_dir: str,
                  size: Sequence[int] = (256, 256),
                  person_size: Sequence[int] = (128, 96),
-                 background_scale: Tuple[float, float] = (0.2, 1.0),
+                 background_pipeline: Optional[List[dict]] = None,
+                 person_interpolation: str = 'nearest',
                  alpha: float = 0.7):
         if not osp.isdir(background_dir):
             raise FileNotFoundError(
@@ -58,51 +74,71 @@ class CopyPasteMultiPerson(BaseTransform):
                 2 * self.person_size[1] > self.size[1]:
             raise ValueError(f'two persons of {self.person_size} do not fit '
                              f'side by side in {self.size}')
-        self.background_scale = background_scale
+        if background_pipeline is None:
+            background_pipeline = [
+                dict(
+                    type='ViewAugment',
+                    size=self.size,
+                    crop_scale=(0.2, 1.0),
+                    crop_ratio=(3 / 4, 4 / 3),
+                    flip_prob=0.)
+            ]
+        # built in the mmdpal scope (mmpretrain's transforms included)
+        self.background_pipeline = Compose([
+            TRANSFORMS.build(t) if isinstance(t, dict) else t
+            for t in background_pipeline
+        ])
+        if person_interpolation not in _PERSON_INTERPOLATION:
+            raise ValueError(
+                'CopyPasteMultiPerson.person_interpolation must be one of '
+                f'{sorted(_PERSON_INTERPOLATION)}, got '
+                f'{person_interpolation!r}')
+        self.person_interpolation = person_interpolation
+        if not 0 <= alpha <= 1:
+            raise ValueError(
+                f'CopyPasteMultiPerson.alpha must be in [0, 1], got {alpha}')
         self.alpha = alpha
 
-    def _background(self) -> np.ndarray:
+    def background(self) -> np.ndarray:
+        """A random background, through ``background_pipeline``."""
         path = self.backgrounds[np.random.randint(len(self.backgrounds))]
         img = mmcv.imread(path)
         if img is None:
             raise OSError(f'background image {path!r} cannot be decoded')
-        H, W = img.shape[:2]
-        area = np.random.uniform(*self.background_scale) * H * W
-        ratio = self.size[1] / self.size[0]
-        h = int(min(H, round(np.sqrt(area / ratio))))
-        w = int(min(W, round(h * ratio)))
-        y = np.random.randint(0, H - h + 1)
-        x = np.random.randint(0, W - w + 1)
-        crop = img[y:y + h, x:x + w]
-        return mmcv.imresize(crop, self.size[::-1], interpolation='bicubic')
+        img = self.background_pipeline(dict(img=img, img_path=path))['img']
+        if img.shape[:2] != self.size:
+            raise ValueError(
+                f'CopyPasteMultiPerson.background_pipeline gives '
+                f'{img.shape[:2]} images, but size is {self.size}: make the '
+                'pipeline\'s last resize match size')
+        return img
 
     def transform(self, results: dict) -> dict:
         views = results['img']
-        canvas = self._background().astype(np.float32)
+        canvas = self.background()  # a new array: pasted into in place
         H, W = self.size
         ph, pw = self.person_size
-        persons = [views[-1], views[0]]
-        boxes = np.zeros((2, 4), np.float32)
-        masks = np.zeros((2, H, W), np.uint8)
-        for i, person in enumerate(persons):
-            person = mmcv.imresize(person, (pw, ph), interpolation='bicubic')
+        for i, person in enumerate((views[-1], views[0])):
+            if person.shape[:2] != self.person_size:
+                person = cv2.resize(
+                    person, (pw, ph),
+                    interpolation=_PERSON_INTERPOLATION[
+                        self.person_interpolation])
             half = W // 2
             x = np.random.randint(i * half, (i + 1) * half - pw + 1)
             y = np.random.randint(0, H - ph + 1)
             region = canvas[y:y + ph, x:x + pw]
-            canvas[y:y + ph,
-                   x:x + pw] = self.alpha * person + (1 - self.alpha) * region
-            boxes[i] = (x, y, x + pw, y + ph)
-            masks[i, y:y + ph, x:x + pw] = 1
-        results['img'] = list(views) + [
-            np.clip(canvas, 0, 255).round().astype(np.uint8)
-        ]
-        results['person_boxes'] = boxes
-        results['person_masks'] = masks
+            # rounded and clipped to uint8, as a float blend then round
+            blend = cv2.addWeighted(person, self.alpha, region, 1 - self.alpha,
+                                    0.)
+            region[...] = blend
+        results['img'] = list(views) + [canvas]
         return results
 
     def __repr__(self) -> str:
         return (
             f'{self.__class__.__name__}(backgrounds={len(self.backgrounds)}'
             f', size={self.size}, person_size={self.person_size}, '
+            f'background_pipeline={self.background_pipeline}, '
+            f'person_interpolation={self.person_interpolation}, '
             f'alpha={self.alpha})')

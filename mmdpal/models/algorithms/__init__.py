@@ -1,3 +1,4 @@
 from .dpal import DPALDistiller
+from .ema import StudentCosineEMA
 
-__all__ = ['DPALDistiller']
+__all__ = ['DPALDistiller', 'StudentCosineEMA']

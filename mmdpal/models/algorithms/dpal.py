@@ -2,10 +2,80 @@
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
+from mmpretrain.models import VisionTransformer
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmdpal.registry import MODELS
+from ..decoders.base import DecoderOutput, check_choice, check_heads
+
+
+def split_tokens(
+    feats: torch.Tensor, patch_stride: Optional[Tuple[int, int]],
+    img_size: Tuple[int, int]
+) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, int]]:
+    """The student's output as class token, patch tokens and grid.
+
+    Args:
+        feats (Tensor): (B, 1 + L, C) ViT tokens, class token first, or a
+            (B, C, h, w) feature map (Swin; its mean stands for the class
+            token).
+        patch_stride (tuple, optional): The ViT's patch stride (None for a
+            feature map).
+        img_size (tuple): The view's (H, W).
+
+    Returns:
+        tuple: class token (B, C), patch tokens (B, L, C), grid (h, w).
+    """
+    if feats.dim() == 4:  # (B, C, h, w) feature map, e.g. Swin
+        h, w = feats.shape[-2:]
+        patches = feats.flatten(2).transpose(1, 2)
+        return patches.mean(dim=1), patches, (h, w)
+    (H, W), (sh, sw) = img_size, patch_stride
+    if H % sh or W % sw:
+        raise ValueError(
+            f'view size {H}x{W} is not divisible by the student patch size '
+            f'{sh}x{sw}: change the crop size of the view in the data '
+            'pipeline')
+    return feats[:, 0], feats[:, 1:], (H // sh, W // sw)
+
+
+def sequence_1d_pos_embed(pos_embed: torch.Tensor, num_extra_tokens: int,
+                          num_patches: int) -> torch.Tensor:
+    """The authors' student position resize, a quirk of their code: the
+    patch position embeddings are resized as a flattened 1-D sequence
+    (bicubic, length L_0 -> L), ignoring the 2-D grid. (1, n + L, C)."""
+    n = num_extra_tokens
+    if pos_embed.shape[1] - n == num_patches:
+        return pos_embed
+    x = pos_embed[:, n:].transpose(1, 2)[..., None]  # (1, C, L_0, 1)
+    x = F.interpolate(
+        x, size=(num_patches, 1), mode='bicubic', align_corners=False)
+    return torch.cat((pos_embed[:, :n], x[..., 0].transpose(1, 2)), dim=1)
+
+
+def vit_tokens_sequence_1d_pos(vit: VisionTransformer,
+                               img: torch.Tensor) -> torch.Tensor:
+    """mmpretrain ``VisionTransformer.forward`` (``out_type='raw'``, last
+    layer) with :func:`sequence_1d_pos_embed` instead of the 2-D resize."""
+    x, grid = vit.patch_embed(img)
+    if vit.cls_token is not None:
+        x = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+    x = x + sequence_1d_pos_embed(vit.pos_embed, vit.num_extra_tokens,
+                                  grid[0] * grid[1])
+    x = vit.pre_norm(vit.drop_after_pos(x))
+    for layer in vit.layers:
+        x = layer(x)
+    return vit.ln1(x) if vit.final_norm else x
+
+
+def split_output(out: DecoderOutput, num: int) -> List[DecoderOutput]:
+    """Split a decoder output of ``num`` stacked batches into ``num``."""
+    return [
+        DecoderOutput(*parts) for parts in zip(
+            *[t.chunk(num) if t is not None else [None] * num for t in out])
+    ]
 
 
 @MODELS.register_module()
@@ -21,20 +91,31 @@ class DPALDistiller(BaseSelfSupervisor):
     the targets; the student backbone encodes every view; the decoder (D-PaDe
     by default) decodes three patterns which are aligned to the teacher
     (Eq. 4-6); the total loss is the sum of the returned terms (Eq. 7, each
-    loss carries its lambda as ``loss_weight``).
+    loss carries its lambda as ``loss_weight``), plus the decoder's own
+    auxiliary terms (``decoder.loss``) over all its calls of the step.
 
     Args:
         backbone (dict): The student, e.g. ``mmpretrain.VisionTransformer``
             with ``out_type='raw'`` (class token + patch tokens, final-normed)
             or a backbone giving a (B, C, h, w) map (Swin; its mean stands for
-            the class token).
+            the class token). The heads of each ViT layer (``layer_cfgs``)
+            must divide the width.
         teacher (dict): The frozen teacher, e.g. :class:`ViTTeacher`.
         decoder (dict): The pattern decoder (D-PaDe or a Table 11 variant).
         global_loss (dict, optional): Eq. 4; None leaves it out (Table 3).
         local_loss (dict, optional): Eq. 5; None leaves it out.
         relation_loss (dict, optional): Eq. 6; None leaves it out.
-        data_preprocessor (dict, optional): Defaults to mmpretrain's
-            ``SelfSupDataPreprocessor`` (normalises each view).
+        relation_tokens (str): The tokens of the multi-person image that
+            Eq. 6 relates: ``'patches'`` (default, L patch tokens) or
+            ``'all'`` (the authors': class token and patches, 1 + L, for
+            teacher and decoded student; needs a ViT student and the teacher's
+            ``align='resize_input'``).
+        student_pos_embed_resize (str): How the student's position embedding
+            is fitted to a view of another size: ``'grid'`` (default,
+            mmpretrain's 2-D resize) or ``'sequence_1d'`` (the authors'
+            quirk, see :func:`sequence_1d_pos_embed`; ViT students only).
+        data_preprocessor (dict, optional): Normalises each view (mmpretrain's
+            ``SelfSupDataPreprocessor``; the model configs set its mean/std).
         init_cfg (dict, optional): Initialisation of the student/decoder.
     """
 
@@ -45,10 +126,13 @@ class DPALDistiller(BaseSelfSupervisor):
                  global_loss: Optional[dict] = None,
                  local_loss: Optional[dict] = None,
                  relation_loss: Optional[dict] = None,
+                 relation_tokens: str = 'patches',
+                 student_pos_embed_resize: str = 'grid',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='SelfSupDataPreprocessor')
+        check_choice('relation_tokens', relation_tokens, ('patches', 'all'))
+        check_choice('student_pos_embed_resize', student_pos_embed_resize,
+                     ('grid', 'sequence_1d'))
         super().__init__(
             backbone=backbone,
             data_preprocessor=data_preprocessor,
@@ -62,10 +146,38 @@ class DPALDistiller(BaseSelfSupervisor):
         if not (self.global_loss or self.local_loss or self.relation_loss):
             raise ValueError('DPALDistiller needs at least one of '
                              'global_loss, local_loss, relation_loss')
+        self._check_student(relation_tokens, student_pos_embed_resize)
+        self.relation_tokens = relation_tokens
+        self.student_pos_embed_resize = student_pos_embed_resize
         # Checkpoints hold the student and the decoder only; the teacher is
         # re-read from its own file whenever the model is built.
         self._register_state_dict_hook(_drop_teacher_from_state_dict)
         self.register_load_state_dict_post_hook(_teacher_keys_not_missing)
+
+    def _check_student(self, relation_tokens: str,
+                       pos_embed_resize: str) -> None:
+        """Build-time checks of the options against the student."""
+        student = type(self.backbone).__name__
+        is_vit = isinstance(self.backbone, VisionTransformer)
+        if is_vit:
+            for i, layer in enumerate(self.backbone.layers):
+                check_heads(f'backbone.layer_cfgs[{i}].num_heads',
+                            layer.attn.embed_dims, layer.attn.num_heads)
+        if pos_embed_resize == 'sequence_1d' and not is_vit:
+            raise ValueError(
+                "student_pos_embed_resize='sequence_1d' resizes a ViT's 1-D "
+                f'position sequence; {student} has none: use one of '
+                "['grid']")
+        if relation_tokens == 'all':
+            if not is_vit or self.backbone.cls_token is None:
+                raise ValueError(
+                    "relation_tokens='all' needs a student with a class "
+                    f'token (a ViT); {student} has none: use one of '
+                    "['patches']")
+            if getattr(self.teacher, 'align', None) != 'resize_input':
+                raise ValueError("relation_tokens='all' needs the teacher's "
+                                 "align='resize_input' (same grids): use "
+                                 "relation_tokens='patches' or that align")
 
     # ------------------------------------------------------------ student
     def student_tokens(
@@ -77,20 +189,22 @@ class DPALDistiller(BaseSelfSupervisor):
             tuple: class token F_s^g (B, C_s), patch tokens F_s^l (B, L, C_s)
             and the token grid (h, w).
         """
-        feats = self.backbone(img)[-1]
-        if feats.dim() == 4:  # (B, C, h, w) feature map, e.g. Swin
-            h, w = feats.shape[-2:]
-            patches = feats.flatten(2).transpose(1, 2)
-            return patches.mean(dim=1), patches, (h, w)
-        # (B, 1 + L, C) raw ViT tokens: class token first
-        stride = self.backbone.patch_embed.projection.stride
-        H, W = img.shape[-2:]
-        if H % stride[0] or W % stride[1]:
-            raise ValueError(
-                f'view size {H}x{W} is not divisible by the student patch '
-                f'size {stride[0]}x{stride[1]}: change the crop size of the '
-                'view in the data pipeline')
-        return feats[:, 0], feats[:, 1:], (H // stride[0], W // stride[1])
+        if self.student_pos_embed_resize == 'sequence_1d':
+            feats = vit_tokens_sequence_1d_pos(self.backbone, img)
+        else:
+            feats = self.backbone(img)[-1]
+        stride = None if feats.dim() == 4 else \
+            self.backbone.patch_embed.projection.stride
+        return split_tokens(feats, stride, img.shape[-2:])
+
+    def local_class_tokens(self,
+                           views: List[torch.Tensor]) -> List[torch.Tensor]:
+        """The student class token of each local view; views of one size
+        are encoded in one batch."""
+        if len({tuple(v.shape[1:]) for v in views}) == 1:
+            return list(
+                self.student_tokens(torch.cat(views))[0].chunk(len(views)))
+        return [self.student_tokens(v)[0] for v in views]
 
     def extract_feat(self, inputs: torch.Tensor):
         """The student's features (what is kept after pretraining)."""
@@ -108,26 +222,37 @@ class DPALDistiller(BaseSelfSupervisor):
             with_shape_mask=self.local_loss is not None,
             with_relation=False)
 
-        losses, decoded = {}, {}
+        # (pattern, output) of every decoder call, for decoder.loss()
+        losses, decoded = {}, []
         if self.global_loss is not None:  # Eq. 1 + Eq. 4
-            cls_tokens = [s_cls
-                          ] + [self.student_tokens(v)[0] for v in local_views]
-            outs = [self.decoder(c[:, None]) for c in cls_tokens]
-            decoded['global'] = outs[0]
+            cls_tokens = [s_cls] + self.local_class_tokens(local_views)
+            # one decoder call for the class tokens of all M views: the
+            # decoder works per image, so this is M calls in one
+            outs = split_output(
+                self.decoder(torch.cat(cls_tokens)[:, None]), len(cls_tokens))
+            decoded += [('global', o) for o in outs]
             losses['loss_global'] = self.global_loss(
                 [o.tokens[:, 0] for o in outs], t_single.cls_token)
         if self.local_loss is not None:  # Eq. 2 + Eq. 5
-            decoded['local'] = self.decoder(s_patch)
-            losses['loss_local'] = self.local_loss(decoded['local'].tokens,
+            out = self.decoder(s_patch)
+            decoded.append(('local', out))
+            losses['loss_local'] = self.local_loss(out.tokens,
                                                    t_single.patch_tokens,
                                                    t_single.shape_mask)
         if self.relation_loss is not None:  # Eq. 3 + Eq. 6
-            _, s_multi, multi_grid = self.student_tokens(multi_view)
-            t_multi = self.teacher(
-                multi_view, multi_grid, with_shape_mask=False)  # F_t^r
-            decoded['relation'] = self.decoder(s_multi)
+            with_cls = self.relation_tokens == 'all'
+            m_cls, s_multi, multi_grid = self.student_tokens(multi_view)
+            if with_cls:
+                s_multi = torch.cat((m_cls[:, None], s_multi), dim=1)
+            t_multi = self.teacher(  # F_t^r
+                multi_view,
+                multi_grid,
+                with_shape_mask=False,
+                relation_with_cls_token=with_cls)
+            out = self.decoder(s_multi)
+            decoded.append(('relation', out))
             losses['loss_relation'] = self.relation_loss(
-                decoded['relation'].tokens, t_multi.relation)
+                out.tokens, t_multi.relation)
         losses.update(self.decoder.loss(decoded))
         return losses
 

@@ -1,8 +1,8 @@
-from .base import PATTERNS, DecoderOutput
+from .base import PATTERNS, BasePatternDecoder, DecoderOutput
 from .dynamic_pattern_decoder import DynamicPatternDecoder, ExpertGenerator
 from .variants import LinearDecoder, MoEDecoder, TransformerDecoder
 
 __all__ = [
-    'DecoderOutput', 'PATTERNS', 'DynamicPatternDecoder', 'ExpertGenerator',
-    'LinearDecoder', 'TransformerDecoder', 'MoEDecoder'
+    'BasePatternDecoder', 'DecoderOutput', 'PATTERNS', 'DynamicPatternDecoder',
+    'ExpertGenerator', 'LinearDecoder', 'TransformerDecoder', 'MoEDecoder'
 ]

@@ -1,19 +1,18 @@
 """The pattern-decoder variants of the ablation in Table 11."""
-from typing import Dict, Optional
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from mmpretrain.models.backbones.vision_transformer import \
     TransformerEncoderLayer
 
 from mmdpal.registry import MODELS
-from .base import (DecoderOutput, Router, TokenSelfAttention,
-                   routing_and_penalty_losses)
+from .base import (BasePatternDecoder, DecoderOutput, Router,
+                   TokenSelfAttention, routing_and_penalty_losses)
 
 
 @MODELS.register_module()
-class LinearDecoder(BaseModule):
+class LinearDecoder(BasePatternDecoder):
     """"w/o decoder" of Table 11: one linear projection C_s -> C_t."""
 
     def __init__(self,
@@ -26,12 +25,9 @@ class LinearDecoder(BaseModule):
     def forward(self, tokens: torch.Tensor) -> DecoderOutput:
         return DecoderOutput(self.proj(tokens))
 
-    def loss(self, outputs: Dict[str, DecoderOutput]) -> dict:
-        return {}
-
 
 @MODELS.register_module()
-class TransformerDecoder(BaseModule):
+class TransformerDecoder(BasePatternDecoder):
     """"MAE-style" of Table 11: embed, two transformer blocks, norm, project.
 
     Args:
@@ -65,12 +61,9 @@ class TransformerDecoder(BaseModule):
             x = block(x)
         return DecoderOutput(self.proj(self.norm(x)))
 
-    def loss(self, outputs: Dict[str, DecoderOutput]) -> dict:
-        return {}
-
 
 @MODELS.register_module()
-class MoEDecoder(BaseModule):
+class MoEDecoder(BasePatternDecoder):
     """"Standard MoE" of Table 11: the same self-attention, router and
     output head as D-PaDe, but 3 *fixed* MLP experts instead of generated
     ones: ``LN(GELU(sum_i W_i^e MLP_i(F + SA(F))))``.
@@ -114,5 +107,5 @@ class MoEDecoder(BaseModule):
                            expert_out)
         return DecoderOutput(self.out_norm(self.act(out)), weights)
 
-    def loss(self, outputs: Dict[str, DecoderOutput]) -> dict:
+    def loss(self, outputs: Sequence[Tuple[str, DecoderOutput]]) -> dict:
         return routing_and_penalty_losses(outputs, self.router_loss_weight, 0.)

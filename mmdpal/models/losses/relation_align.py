@@ -52,8 +52,9 @@ class RelationAlignLoss(nn.Module):
                 teacher_relation: torch.Tensor) -> torch.Tensor:
         """
         Args:
-            student_tokens (Tensor): Decoded student patch tokens of the
-                multi-person image (B, L, C).
+            student_tokens (Tensor): Decoded student tokens of the
+                multi-person image (B, L, C): its patch tokens, or class
+                token and patch tokens (``relation_tokens='all'``).
             teacher_relation (Tensor): F_t^r (B, L, L), rows sum to 1.
         """
         kl = relation_kl(teacher_relation.float(),

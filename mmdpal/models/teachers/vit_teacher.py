@@ -8,6 +8,8 @@ from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import MODELS
 from mmdpal.utils import load_third_party_checkpoint
+from ..decoders.base import check_choice
+from ..losses.relation_align import token_relation
 from ..utils.state_dict import check_state_dict_fits
 
 
@@ -19,16 +21,14 @@ class TeacherTargets(NamedTuple):
         patch_tokens (Tensor): F_t^l, (B, L, C_t), L = h * w of the student.
         shape_mask (Tensor | None): M_shape of Eq. 2, (B, L) in [0, 1];
             None when not asked for.
-        relation (Tensor | None): F_t^r of Eq. 6, (B, L, L), rows sum to 1;
-            None when not asked for.
-        attention (Tensor): the last block's attention at the teacher's own
-            grid, (B, heads, 1 + L_t, 1 + L_t).
+        relation (Tensor | None): F_t^r of Eq. 6, (B, L, L) (or
+            (B, 1 + L, 1 + L) with the class token), rows sum to 1; None when
+            not asked for.
     """
     cls_token: torch.Tensor
     patch_tokens: torch.Tensor
     shape_mask: Optional[torch.Tensor]
     relation: Optional[torch.Tensor]
-    attention: torch.Tensor
 
 
 def min_max_scale(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -101,11 +101,99 @@ def resize_relation(relation: torch.Tensor, src: Tuple[int, int],
     return x / x.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
+# ---------------------------------------------------------------- options
+# Each option of the teacher names one of these functions; ``__init__``
+# picks them once.
+
+
+def _attention_shape_mask(patches: torch.Tensor,
+                          cls_attn: torch.Tensor) -> torch.Tensor:
+    """Paper M_shape: the class-token attention, min-max scaled."""
+    return cls_attn
+
+
+def _pca_shape_mask(patches: torch.Tensor,
+                    cls_attn: torch.Tensor) -> torch.Tensor:
+    """The authors' M_shape: first PCA component of the patch tokens."""
+    return pca_shape_mask(patches, reference=cls_attn)
+
+
+SHAPE_MASKS = dict(attention=_attention_shape_mask, pca=_pca_shape_mask)
+
+
+def _attention_relation(tokens: torch.Tensor, attn_mean: torch.Tensor,
+                        with_cls_token: bool) -> torch.Tensor:
+    """Paper F_t^r: the last block's head-mean attention, rows renormalised
+    over the tokens kept."""
+    rel = attn_mean if with_cls_token else attn_mean[:, 1:, 1:]
+    return rel / rel.sum(dim=-1, keepdim=True)
+
+
+def _similarity_relation(tokens: torch.Tensor, attn_mean: torch.Tensor,
+                         with_cls_token: bool) -> torch.Tensor:
+    """The authors' F_t^r: Eq. 3 on the teacher's tokens."""
+    return token_relation(tokens if with_cls_token else tokens[:, 1:]).exp()
+
+
+RELATIONS = dict(
+    attention=_attention_relation, similarity=_similarity_relation)
+
+
+def _resize_input_size(img_size: Tuple[int, int], student_grid: Tuple[int,
+                                                                      int],
+                       patch: int) -> Tuple[int, int]:
+    """The view is resized so that the teacher's grid is the student's."""
+    return student_grid[0] * patch, student_grid[1] * patch
+
+
+def _own_size(img_size: Tuple[int, int], student_grid: Tuple[int, int],
+              patch: int) -> Tuple[int, int]:
+    """The view at its own size, rounded down to the teacher's patch."""
+    return img_size[0] // patch * patch, img_size[1] // patch * patch
+
+
+ALIGNS = dict(resize_input=_resize_input_size, interpolate_tokens=_own_size)
+
+
+def _pos_embed_to_size(vit, grid: Tuple[int, int]) -> torch.Tensor:
+    """mmpretrain's resize of the position grid to ``grid`` (the ViT's
+    ``interpolate_mode``)."""
+    return resize_pos_embed(
+        vit.pos_embed,
+        vit.patch_resolution,
+        grid,
+        mode=vit.interpolate_mode,
+        num_extra_tokens=vit.num_extra_tokens)
+
+
+def _pos_embed_dino_scale_factor(vit, grid: Tuple[int, int]) -> torch.Tensor:
+    """DINO's resize, as the authors' teacher: bicubic with
+    ``scale_factor=((h + 0.1) / h0, (w + 0.1) / w0)`` instead of a target
+    size (the sampling positions differ slightly)."""
+    if tuple(grid) == tuple(vit.patch_resolution):
+        return vit.pos_embed
+    n = vit.num_extra_tokens
+    (h0, w0), (h, w) = vit.patch_resolution, grid
+    extra, patch = vit.pos_embed[:, :n], vit.pos_embed[:, n:]
+    x = patch.reshape(1, h0, w0, -1).permute(0, 3, 1, 2)
+    x = F.interpolate(
+        x,
+        scale_factor=((h + 0.1) / h0, (w + 0.1) / w0),
+        mode='bicubic',
+        align_corners=False)
+    return torch.cat((extra, x.flatten(2).transpose(1, 2)), dim=1)
+
+
+POS_EMBED_RESIZES = dict(
+    size=_pos_embed_to_size, dino_scale_factor=_pos_embed_dino_scale_factor)
+
+
 @MODELS.register_module()
 class ViTTeacher(BaseModule):
-    """A frozen ViT teacher that gives class token, patch tokens and the last
-    block's attention (t-VisEn, Sec. 3.1), plus the two targets derived from
-    them: M_shape (Eq. 2) and the relation target F_t^r (Eq. 6).
+    """A frozen ViT teacher (t-VisEn, Sec. 3.1) that gives class token and
+    patch tokens, and two targets derived from them and from its last
+    block's attention: M_shape (Eq. 2) and the relation target F_t^r
+    (Eq. 6). Each option picks its function once, in ``__init__``.
 
     The teacher is an mmpretrain ``VisionTransformer`` (PATH / MAE / timm /
     DINOv2 checkpoints are converted to its names by
@@ -135,9 +223,13 @@ class ViTTeacher(BaseModule):
             the first PCA component of the patch tokens, see
             :func:`pca_shape_mask`.
         relation (str): F_t^r of Eq. 6. ``'attention'`` (paper, default): the
-            last block's patch-to-patch attention averaged over heads, rows
-            renormalised. ``'similarity'`` (authors' code):
-            softmax(F_t F_t^T / sqrt(C_t)) of the patch tokens.
+            last block's token-to-token attention averaged over heads, rows
+            renormalised. ``'similarity'`` (authors' code): Eq. 3,
+            softmax(F_t F_t^T / sqrt(C_t)), of the teacher's tokens.
+        pos_embed_resize (str): How the position embedding is resized to the
+            view's grid. ``'size'`` (default): mmpretrain's resize to the
+            grid's size. ``'dino_scale_factor'`` (authors' code): DINO's
+            bicubic resize by ``scale_factor=(grid + 0.1) / grid_0``.
         init_cfg (dict, optional): Unused; the checkpoint is the init.
     """
 
@@ -147,17 +239,14 @@ class ViTTeacher(BaseModule):
                  align: str = 'resize_input',
                  shape_mask: str = 'attention',
                  relation: str = 'attention',
+                 pos_embed_resize: str = 'size',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if align not in ('resize_input', 'interpolate_tokens'):
-            raise ValueError(f'align={align!r}: use "resize_input" or '
-                             '"interpolate_tokens"')
-        if shape_mask not in ('attention', 'pca'):
-            raise ValueError(f'shape_mask={shape_mask!r}: use "attention" '
-                             'or "pca"')
-        if relation not in ('attention', 'similarity'):
-            raise ValueError(f'relation={relation!r}: use "attention" or '
-                             '"similarity"')
+        check_choice('align', align, tuple(ALIGNS))
+        check_choice('shape_mask', shape_mask, tuple(SHAPE_MASKS))
+        check_choice('relation', relation, tuple(RELATIONS))
+        check_choice('pos_embed_resize', pos_embed_resize,
+                     tuple(POS_EMBED_RESIZES))
         backbone = dict(backbone, out_type='raw')
         self.vit = MODELS.build(backbone)
         if not getattr(self.vit, 'final_norm', True) or \
@@ -166,8 +255,10 @@ class ViTTeacher(BaseModule):
                              'final_norm=True')
         self.patch_size = self.vit.patch_embed.projection.kernel_size[0]
         self.align = align
-        self.shape_mask_mode = shape_mask
-        self.relation_mode = relation
+        self._view_size = ALIGNS[align]
+        self._shape_mask = SHAPE_MASKS[shape_mask]
+        self._relation = RELATIONS[relation]
+        self._pos_embed = POS_EMBED_RESIZES[pos_embed_resize]
         self.checkpoint = checkpoint
         self.load_checkpoint(checkpoint)
         self.requires_grad_(False)
@@ -200,19 +291,14 @@ class ViTTeacher(BaseModule):
         return super().train(False)
 
     # ------------------------------------------------------------ forward
-    def _tokens_and_attention(self, img: torch.Tensor):
+    def tokens_and_attention(self, img: torch.Tensor):
         """Run the ViT; return final-normed tokens (B, 1 + L, C), the last
         block's attention (B, heads, 1 + L, 1 + L) and the grid (h, w)."""
         vit = self.vit
         B = img.shape[0]
         x, grid = vit.patch_embed(img)
         x = torch.cat((vit.cls_token.expand(B, -1, -1), x), dim=1)
-        x = x + resize_pos_embed(
-            vit.pos_embed,
-            vit.patch_resolution,
-            grid,
-            mode=vit.interpolate_mode,
-            num_extra_tokens=vit.num_extra_tokens)
+        x = x + self._pos_embed(vit, grid)
         x = vit.pre_norm(vit.drop_after_pos(x))
         for layer in vit.layers[:-1]:
             x = layer(x)  # fused scaled_dot_product_attention
@@ -244,7 +330,8 @@ class ViTTeacher(BaseModule):
                 img: torch.Tensor,
                 student_grid: Tuple[int, int],
                 with_shape_mask: bool = True,
-                with_relation: bool = True) -> TeacherTargets:
+                with_relation: bool = True,
+                relation_with_cls_token: bool = False) -> TeacherTargets:
         """Targets for one batch of views.
 
         Args:
@@ -253,42 +340,39 @@ class ViTTeacher(BaseModule):
             with_shape_mask (bool): Compute M_shape. Defaults to True.
             with_relation (bool): Compute the relation target. Defaults to
                 True.
+            relation_with_cls_token (bool): The relation over the class token
+                and the patches (1 + L tokens) instead of the patches only;
+                needs the teacher's grid to be the student's
+                (``align='resize_input'``). Defaults to False.
 
         Returns:
             TeacherTargets: cls (B, C_t), patches (B, L, C_t), M_shape (B, L),
-            relation (B, L, L) with L = h * w, and the raw attention.
+            relation (B, L, L) (or (B, 1 + L, 1 + L)) with L = h * w.
         """
-        h, w = student_grid
-        p = self.patch_size
-        if self.align == 'resize_input':
-            size = (h * p, w * p)
-        else:
-            size = (img.shape[-2] // p * p, img.shape[-1] // p * p)
-        if tuple(img.shape[-2:]) != size:
+        dst = tuple(student_grid)
+        size = self._view_size(img.shape[-2:], dst, self.patch_size)
+        if tuple(img.shape[-2:]) != tuple(size):
             img = F.interpolate(
                 img, size=size, mode='bicubic', align_corners=False)
-        tokens, attn, grid = self._tokens_and_attention(img)
+        tokens, attn, grid = self.tokens_and_attention(img)
         cls_token, patches = tokens[:, 0], tokens[:, 1:]
         attn_mean = attn.float().mean(dim=1)  # (B, 1 + L_t, 1 + L_t)
 
-        dst = (h, w)
         shape_mask = relation = None
         if with_shape_mask:
             cls_attn = min_max_scale(attn_mean[:, 0, 1:])  # (B, L_t)
-            if self.shape_mask_mode == 'attention':
-                shape_mask = cls_attn
-            else:
-                shape_mask = pca_shape_mask(patches, reference=cls_attn)
+            shape_mask = self._shape_mask(patches, cls_attn)
             shape_mask = resize_token_map(shape_mask[..., None], grid,
                                           dst)[..., 0].clamp(0, 1)
         if with_relation:
-            if self.relation_mode == 'attention':
-                relation = attn_mean[:, 1:, 1:]
-                relation = relation / relation.sum(dim=-1, keepdim=True)
-            else:
-                pf = patches.float()
-                relation = torch.softmax(
-                    pf @ pf.transpose(1, 2) / pf.shape[-1]**0.5, dim=-1)
-            relation = resize_relation(relation, grid, dst)
+            relation = self._relation(tokens, attn_mean,
+                                      relation_with_cls_token)
+            if relation_with_cls_token and grid != dst:
+                raise ValueError(
+                    f'the relation with the class token needs the teacher '
+                    f'grid {grid} to be the student grid {dst}: use '
+                    'align="resize_input"')
+            if not relation_with_cls_token:
+                relation = resize_relation(relation, grid, dst)
         patches = resize_token_map(patches, grid, dst)
-        return TeacherTargets(cls_token, patches, shape_mask, relation, attn)
+        return TeacherTargets(cls_token, patches, shape_mask, relation)

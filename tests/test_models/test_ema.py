@@ -1,0 +1,101 @@
+"""The authors' EMA of student + decoder (StudentCosineEMA with mmengine's
+EMAHook) and extract_student.py's choice of raw or EMA weights."""
+import math
+import runpy
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmdpal_testing import EXTRACT_STUDENT, TINY_CONFIG, save_tiny_teacher
+from mmengine.config import Config
+from mmengine.hooks import EMAHook
+from mmengine.logging import MessageHub
+from mmengine.registry import init_default_scope
+
+import mmdpal  # noqa: F401
+from mmdpal.registry import MODELS
+
+
+def tiny_model(tmp_path):
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.model.teacher.checkpoint = save_tiny_teacher(str(tmp_path / 't.pth'))
+    init_default_scope('mmdpal')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+def perturb(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn(p.shape, generator=g))
+
+
+def extract(src, dst, *flags):
+    argv = sys.argv
+    sys.argv = [EXTRACT_STUDENT, *flags, src, dst]
+    try:
+        runpy.run_path(EXTRACT_STUDENT, run_name='__main__')
+    finally:
+        sys.argv = argv
+    return torch.load(dst, weights_only=True)
+
+
+def test_ema_of_student_and_decoder_and_its_export(tmp_path):
+    model = tiny_model(tmp_path)
+    hook = EMAHook(
+        ema_type='StudentCosineEMA', momentum=0.004, end_momentum=0.)
+    runner = SimpleNamespace(model=model, iter=0, epoch=0)
+    hook.before_run(runner)
+    ema = hook.ema_model
+    # the teacher is shared, not copied, and not averaged
+    assert ema.module.teacher is model.teacher
+    assert ema.avg_parameters and not any(
+        k.startswith('teacher.') for k in ema.avg_parameters)
+    assert any(k.startswith('decoder.') for k in ema.avg_parameters)
+    assert not any(k.startswith('teacher.') for k in ema.state_dict())
+
+    K = 10  # iterations of the whole run
+    MessageHub.get_current_instance().update_info('max_iters', K)
+    key = 'backbone.layers.0.attn.qkv.weight'
+    avg = None
+    for k in range(3):
+        perturb(model, seed=k)
+        hook.after_train_iter(runner, k)
+        p = model.state_dict()[key]
+        if avg is None:  # the first update copies
+            avg = p.clone()
+        else:  # the authors' m = 1 - 0.004 * (1 + cos(pi k / K)) / 2
+            m = 1 - 0.004 * (1 + math.cos(math.pi * k / K)) / 2
+            avg = m * avg + (1 - m) * p
+    torch.testing.assert_close(ema.module.state_dict()[key], avg)
+
+    # a runner checkpoint as EMAHook writes it
+    ckpt = dict(state_dict=model.state_dict(), meta=dict(epoch=1, iter=3))
+    hook.before_save_checkpoint(runner, ckpt)
+    src = str(tmp_path / 'epoch_1.pth')
+    torch.save(ckpt, src)
+    raw = extract(src, str(tmp_path / 'raw.pth'))
+    averaged = extract(src, str(tmp_path / 'ema.pth'), '--ema')
+    assert raw['meta']['weights'] == 'raw'
+    assert averaged['meta']['weights'] == 'ema'
+    assert set(raw['state_dict']) == set(averaged['state_dict']) == {
+        f'backbone.{k}'
+        for k in model.backbone.state_dict()
+    }
+    torch.testing.assert_close(raw['state_dict'][key], model.state_dict()[key])
+    torch.testing.assert_close(averaged['state_dict'][key], avg)
+    assert (raw['state_dict'][key] - avg).abs().max() > 0.1
+
+
+def test_ema_export_of_a_checkpoint_without_ema(tmp_path):
+    model = tiny_model(tmp_path)
+    src = str(tmp_path / 'plain.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), src)
+    assert extract(src, str(tmp_path / 'raw.pth'))['meta']['weights'] == 'raw'
+    with pytest.raises(KeyError, match='has no EMA weights .* drop --ema'):
+        extract(src, str(tmp_path / 'ema.pth'), '--ema')
