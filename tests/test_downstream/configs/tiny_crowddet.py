@@ -1,7 +1,7 @@
 # The CrowdHuman chain shrunk for CPU tests: a 32-dim, 4-block ViT (student
 # pretrained on 64x32 crops: a 4x2 grid), 128x192 inputs, a 32-channel
 # pyramid, batch 2, one epoch. Data paths and the student checkpoint come
-# from --cfg-options (tests/downstream/downstream_utils.py).
+# from --cfg-options (tests/mmdpal_testing.py).
 _base_ = ('../../../configs/downstream/mmdet/'
           'crowddet-rcnn_dpal-vit-ti_sfp_8xb2-30e_crowdhuman.py')
 

@@ -1,7 +1,7 @@
 # The LIP chain shrunk for CPU tests: a 32-dim, 4-block ViT (student
 # pretrained on 64x32 crops: a 4x2 grid), 96x64 crops, a 32-channel UperNet,
 # batch 2, one epoch. Data paths and the student checkpoint come from
-# --cfg-options (tests/downstream/downstream_utils.py).
+# --cfg-options (tests/mmdpal_testing.py).
 _base_ = ('../../../configs/downstream/mmseg/'
           'dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384.py')
 

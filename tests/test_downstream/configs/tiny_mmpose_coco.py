@@ -1,7 +1,7 @@
 # The COCO keypoint chain shrunk for CPU tests: a 32-dim, 4-block ViT with
 # 16-pixel patches (student pretrained on 64x32 crops: a 4x2 grid), 64x48
 # inputs, batch 2, one epoch. Data paths and the student checkpoint come from
-# --cfg-options (tests/downstream/downstream_utils.py).
+# --cfg-options (tests/mmdpal_testing.py).
 _base_ = ('../../../configs/downstream/mmpose/'
           'td-hm_dpal-vit-ti_8xb64-210e_coco-256x192.py')
 
