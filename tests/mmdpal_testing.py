@@ -693,3 +693,26 @@ def write_pa100k(root, num_images=dict(train=6, val=2, test=4), seed=0):
         written[split] = (names, labels)
     savemat(osp.join(root, 'annotation.mat'), ann)
     return written
+
+
+def outputs_per_image(config, scope, student_path, checkpoint, dataset,
+                      forward):
+    """Run a fine-tuned checkpoint of ``config`` image by image over
+    ``dataset`` (its test pipeline and data preprocessor), as a check of what
+    tools/test.py reported: ``forward(model, inputs)`` of each image."""
+    from mmengine.config import Config
+    from mmengine.dataset import Compose, pseudo_collate
+    cfg = Config.fromfile(config)
+    model = build_with_student(config, scope, student_path)
+    model.load_state_dict(
+        torch.load(checkpoint, map_location='cpu',
+                   weights_only=True)['state_dict'])
+    model.eval()
+    pipeline = Compose(cfg.test_pipeline)
+    outputs = []
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            data = model.data_preprocessor(
+                pseudo_collate([pipeline(dataset.get_data_info(i))]))
+            outputs.append(forward(model, data['inputs']))
+    return outputs

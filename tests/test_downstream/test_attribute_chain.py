@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 from mmdpal_testing import (REPO, TINY_CONFIGS, build_with_student,
-                            evaluate_checkpoint, train_from_student,
-                            write_pa100k)
+                            evaluate_checkpoint, outputs_per_image,
+                            train_from_student, write_pa100k)
 from mmengine.config import Config
 
 from mmdpal.evaluation import pedestrian_attribute_scores
@@ -92,21 +92,9 @@ def test_pa100k_chain_train_then_test(tmp_path, tiny_student):
 def predict_scores(student, checkpoint, root):
     """The checkpoint's attribute scores of the test split, image by
     image."""
-    from mmengine.dataset import Compose, pseudo_collate
-
     from mmdpal.datasets import PA100K
-    cfg = Config.fromfile(TINY)
-    model = build_with_student(TINY, 'mmpretrain', student)
-    model.load_state_dict(
-        torch.load(checkpoint, map_location='cpu',
-                   weights_only=True)['state_dict'])
-    model.eval()
-    pipeline = Compose(cfg.test_pipeline)
-    dataset = PA100K(data_root=root, split='test')
-    scores = []
-    with torch.no_grad():
-        for i in range(len(dataset)):
-            data = model.data_preprocessor(
-                pseudo_collate([pipeline(dataset.get_data_info(i))]))
-            scores.append(model.predict(data['inputs'])[0].pred_score)
+    scores = outputs_per_image(
+        TINY, 'mmpretrain', student, checkpoint,
+        PA100K(data_root=root, split='test'),
+        lambda model, inputs: model.predict(inputs)[0].pred_score)
     return torch.stack(scores).numpy()

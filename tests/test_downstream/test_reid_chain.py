@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 from mmdpal_testing import (REPO, TINY_CONFIGS, build_with_student,
-                            evaluate_checkpoint, train_from_student,
-                            write_market1501)
+                            evaluate_checkpoint, outputs_per_image,
+                            train_from_student, write_market1501)
 from mmengine.config import Config
 
 CONFIGS = osp.join(REPO, 'configs', 'downstream', 'reid')
@@ -130,24 +130,12 @@ def rank_embeddings(student, checkpoint, root):
     """mAP and CMC of the checkpoint's embeddings of the test split,
     computed here: the model run image by image, cosine distances,
     reid_ranking_scores."""
-    from mmengine.dataset import Compose, pseudo_collate
-
     from mmdpal.datasets import Market1501
     from mmdpal.evaluation import reid_ranking_scores
-    cfg = Config.fromfile(TINY)
-    model = build_with_student(TINY, 'mmdet', student)
-    model.load_state_dict(
-        torch.load(checkpoint, map_location='cpu',
-                   weights_only=True)['state_dict'])
-    model.eval()
-    pipeline = Compose(cfg.test_pipeline)
     dataset = Market1501(data_root=root, split='test')
-    feats = []
-    with torch.no_grad():
-        for i in range(len(dataset)):
-            data = model.data_preprocessor(
-                pseudo_collate([pipeline(dataset.get_data_info(i))]))
-            feats.append(model(data['inputs'], mode='tensor')[0])
+    feats = outputs_per_image(
+        TINY, 'mmdet', student, checkpoint, dataset,
+        lambda model, inputs: model(inputs, mode='tensor')[0])
     feats = torch.nn.functional.normalize(torch.stack(feats), dim=1)
     info = [dataset.get_data_info(i) for i in range(len(dataset))]
     query = [i for i, d in enumerate(info) if d['is_query']]
