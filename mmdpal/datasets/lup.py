@@ -14,6 +14,16 @@ from .transforms.loading import BadImageError
 from .utils import IMG_EXTENSIONS, scan_images
 
 
+def too_many_bad_images(num_bad: int, total: int, max_fraction: float,
+                        which: str) -> RuntimeError:
+    """The error that stops training once more than ``max_fraction`` of
+    the images could not be decoded (``which`` says where to look)."""
+    return RuntimeError(
+        f'{num_bad} of {total} images could not be decoded, more than '
+        f'max_bad_fraction={max_fraction}: check the data ({which}) or '
+        'raise max_bad_fraction in the dataset config')
+
+
 @DATASETS.register_module()
 class LUPersonDataset(BaseDataset):
     """Unlabelled single-person crops for DPAL pretraining (LUPerson).
@@ -60,9 +70,8 @@ class LUPersonDataset(BaseDataset):
             ]
         self.max_bad_fraction = max_bad_fraction
         # shared with the dataloader workers, read by the main process:
-        # the number of distinct bad images, a flag per image (allocated
-        # once the list is loaded) and the random stream (on, seed, epoch)
-        self._num_bad = multiprocessing.Value('i', 0)
+        # a flag per bad image (allocated once the list is loaded) and the
+        # random stream (on, seed, epoch)
         self._bad_flags = None
         self._stream = multiprocessing.RawArray('q', 3)
         super().__init__(
@@ -107,7 +116,7 @@ class LUPersonDataset(BaseDataset):
     def num_bad_images(self) -> int:
         """Distinct images that failed to decode so far, over the workers
         of this process."""
-        return self._num_bad.value
+        return len(self.bad_image_indices())
 
     def bad_image_indices(self) -> np.ndarray:
         """Indices of the images that failed to decode so far, over the
@@ -135,18 +144,13 @@ class LUPersonDataset(BaseDataset):
         try:
             return super().prepare_data(idx)
         except BadImageError as e:
-            with self._num_bad.get_lock():
-                if not self._bad_flags[idx]:
-                    self._bad_flags[idx] = 1
-                    self._num_bad.value += 1
-                num_bad = self._num_bad.value
+            self._bad_flags[idx] = 1  # idempotent: counted once
+            num_bad = self.num_bad_images
             print_log(
                 f'skipping an image: {e}', logger='current',
                 level=30)  # WARNING
             if num_bad > self.max_bad_fraction * len(self):
-                raise RuntimeError(
-                    f'{num_bad} of {len(self)} images could not be decoded, '
-                    f'more than max_bad_fraction={self.max_bad_fraction}: '
-                    f'check the data (last one: {e.filename!r}) or raise '
-                    'max_bad_fraction in the dataset config') from e
+                raise too_many_bad_images(num_bad, len(self),
+                                          self.max_bad_fraction,
+                                          f'last one: {e.filename!r}') from e
             return None  # BaseDataset draws another index

@@ -4,6 +4,7 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmpretrain.datasets.transforms import RandomResizedCrop
 
 from mmdpal.registry import TRANSFORMS
 
@@ -107,6 +108,11 @@ class ViewAugment(BaseTransform):
         if self.crop_scale[1] == 0:
             raise ValueError('ViewAugment.crop_scale must allow an area > 0')
         self.crop_ratio = _check_range('crop_ratio', crop_ratio, 1e-6)
+        # only its parameter draws are used (the crop itself is done here)
+        self._crop = RandomResizedCrop(
+            scale=self.size,
+            crop_ratio_range=self.crop_scale,
+            aspect_ratio_range=self.crop_ratio)
         if interpolation not in _INTERPOLATION:
             raise ValueError('ViewAugment.interpolation must be one of '
                              f'{sorted(_INTERPOLATION)}, got '
@@ -136,27 +142,8 @@ class ViewAugment(BaseTransform):
 
     def rand_crop(self, h: int, w: int) -> Tuple[int, int, int, int]:
         """(y, x, crop_h, crop_w) of a random-resized crop of an h x w
-        image; the draws of mmpretrain's ``RandomResizedCrop``."""
-        area = h * w
-        log_ratio = (math.log(self.crop_ratio[0]),
-                     math.log(self.crop_ratio[1]))
-        for _ in range(10):
-            target_area = np.random.uniform(*self.crop_scale) * area
-            aspect_ratio = math.exp(np.random.uniform(*log_ratio))
-            cw = int(round(math.sqrt(target_area * aspect_ratio)))
-            ch = int(round(math.sqrt(target_area / aspect_ratio)))
-            if 0 < cw <= w and 0 < ch <= h:
-                y = np.random.randint(0, h - ch + 1)
-                x = np.random.randint(0, w - cw + 1)
-                return y, x, ch, cw
-        in_ratio = w / h  # fall back to a central crop
-        if in_ratio < self.crop_ratio[0]:
-            cw, ch = w, int(round(w / self.crop_ratio[0]))
-        elif in_ratio > self.crop_ratio[1]:
-            ch, cw = h, int(round(h * self.crop_ratio[1]))
-        else:
-            ch, cw = h, w
-        return (h - ch) // 2, (w - cw) // 2, ch, cw
+        image: mmpretrain's ``RandomResizedCrop`` draws them."""
+        return self._crop.rand_crop_params(np.empty((h, w, 0), np.uint8))
 
     def rand_params(self, h: int, w: int) -> dict:
         """Every random choice for one view of an h x w image.

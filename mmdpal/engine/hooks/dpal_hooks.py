@@ -6,6 +6,7 @@ from mmengine.dist import all_gather_object, all_reduce, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from mmdpal.datasets.lup import too_many_bad_images
 from mmdpal.registry import HOOKS
 
 
@@ -95,11 +96,8 @@ class BadImageLoggerHook(Hook):
             self._last_logged = num_bad
         max_fraction = getattr(dataset, 'max_bad_fraction', None)
         if max_fraction is not None and num_bad > max_fraction * len(dataset):
-            raise RuntimeError(
-                f'{num_bad} of {len(dataset)} images could not be decoded, '
-                f'more than max_bad_fraction={max_fraction}: check the data '
-                '(the skipped files are logged) or raise max_bad_fraction '
-                'in the dataset config')
+            raise too_many_bad_images(num_bad, len(dataset), max_fraction,
+                                      'the skipped files are logged')
 
     def after_train_epoch(self, runner) -> None:
         self._check(runner, only_if_changed=False)

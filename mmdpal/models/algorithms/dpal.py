@@ -8,7 +8,9 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmdpal.registry import MODELS
-from ..decoders.base import DecoderOutput, check_choice, check_heads
+from ..decoders.base import DecoderOutput
+from ..utils.options import check_choice, check_heads
+from ..utils.vit_tokens import embed_tokens
 
 
 def split_tokens(
@@ -59,12 +61,9 @@ def vit_tokens_sequence_1d_pos(vit: VisionTransformer,
                                img: torch.Tensor) -> torch.Tensor:
     """mmpretrain ``VisionTransformer.forward`` (``out_type='raw'``, last
     layer) with :func:`sequence_1d_pos_embed` instead of the 2-D resize."""
-    x, grid = vit.patch_embed(img)
-    if vit.cls_token is not None:
-        x = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
-    x = x + sequence_1d_pos_embed(vit.pos_embed, vit.num_extra_tokens,
-                                  grid[0] * grid[1])
-    x = vit.pre_norm(vit.drop_after_pos(x))
+    x, _ = embed_tokens(
+        vit, img, lambda vit, grid: sequence_1d_pos_embed(
+            vit.pos_embed, vit.num_extra_tokens, grid[0] * grid[1]))
     for layer in vit.layers:
         x = layer(x)
     return vit.ln1(x) if vit.final_norm else x

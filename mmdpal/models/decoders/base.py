@@ -8,6 +8,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
+from ..utils.options import check_heads
+
 
 class DecoderOutput(NamedTuple):
     """What a pattern decoder returns for one token set.
@@ -46,14 +48,6 @@ class BasePatternDecoder(BaseModule):
         return {}
 
 
-def check_heads(key: str, dims: int, num_heads: int) -> None:
-    """One-line build error when ``num_heads`` does not divide ``dims``."""
-    if num_heads < 1 or dims % num_heads:
-        allowed = [h for h in range(1, dims + 1) if dims % h == 0]
-        raise ValueError(f'{key}={num_heads} does not divide the width '
-                         f'{dims}: use one of {allowed}')
-
-
 def heads_per_module(num_heads: Union[int, dict], dims: int,
                      modules: Sequence[str]) -> dict:
     """``num_heads`` as one int for every attention module or a dict with
@@ -68,12 +62,6 @@ def heads_per_module(num_heads: Union[int, dict], dims: int,
     for m, h in heads.items():
         check_heads(f'num_heads[{m!r}]', dims, h)
     return heads
-
-
-def check_choice(key: str, value, allowed: Sequence) -> None:
-    """One-line build error for an option value that does not exist."""
-    if value not in allowed:
-        raise ValueError(f'{key}={value!r}: use one of {list(allowed)}')
 
 
 class TokenSelfAttention(nn.Module):

@@ -7,8 +7,9 @@ import torch.nn as nn
 from mmengine.model.weight_init import trunc_normal_, update_init_info
 
 from mmdpal.registry import MODELS
+from ..utils.options import check_choice
 from .base import (BasePatternDecoder, DecoderOutput, Router,
-                   TokenSelfAttention, check_choice, heads_per_module,
+                   TokenSelfAttention, heads_per_module,
                    routing_and_penalty_losses)
 
 # The attention modules of D-PaDe, the keys of ``num_heads`` as a dict.

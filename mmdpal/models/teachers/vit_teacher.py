@@ -8,9 +8,10 @@ from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import MODELS
 from mmdpal.utils import load_third_party_checkpoint
-from ..decoders.base import check_choice
 from ..losses.relation_align import token_relation
+from ..utils.options import check_choice
 from ..utils.state_dict import check_state_dict_fits
+from ..utils.vit_tokens import embed_tokens
 
 
 class TeacherTargets(NamedTuple):
@@ -295,16 +296,12 @@ class ViTTeacher(BaseModule):
         """Run the ViT; return final-normed tokens (B, 1 + L, C), the last
         block's attention (B, heads, 1 + L, 1 + L) and the grid (h, w)."""
         vit = self.vit
-        B = img.shape[0]
-        x, grid = vit.patch_embed(img)
-        x = torch.cat((vit.cls_token.expand(B, -1, -1), x), dim=1)
-        x = x + self._pos_embed(vit, grid)
-        x = vit.pre_norm(vit.drop_after_pos(x))
+        x, grid = embed_tokens(vit, img, self._pos_embed)
         for layer in vit.layers[:-1]:
             x = layer(x)  # fused scaled_dot_product_attention
         x, attn = self._last_block(vit.layers[-1], x)
         x = vit.ln1(x)
-        return x, attn, tuple(grid)
+        return x, attn, grid
 
     @staticmethod
     def _last_block(layer, x: torch.Tensor):
@@ -365,13 +362,13 @@ class ViTTeacher(BaseModule):
             shape_mask = resize_token_map(shape_mask[..., None], grid,
                                           dst)[..., 0].clamp(0, 1)
         if with_relation:
-            relation = self._relation(tokens, attn_mean,
-                                      relation_with_cls_token)
             if relation_with_cls_token and grid != dst:
                 raise ValueError(
                     f'the relation with the class token needs the teacher '
                     f'grid {grid} to be the student grid {dst}: use '
                     'align="resize_input"')
+            relation = self._relation(tokens, attn_mean,
+                                      relation_with_cls_token)
             if not relation_with_cls_token:
                 relation = resize_relation(relation, grid, dst)
         patches = resize_token_map(patches, grid, dst)
