@@ -7,6 +7,7 @@ import json
 import math
 import os
 import os.path as osp
+import pickle
 import runpy
 import subprocess
 import sys
@@ -693,6 +694,168 @@ def write_pa100k(root, num_images=dict(train=6, val=2, test=4), seed=0):
         written[split] = (names, labels)
     savemat(osp.join(root, 'annotation.mat'), ann)
     return written
+
+
+# PETA's 105 attribute names, in the order of its files: the 35 evaluated
+# ones (PETA_EVAL_ATTRIBUTES gives their group order), 44 colours, 26 extra.
+PETA_ATTRIBUTES = [
+    'personalLess30', 'personalLess45', 'personalLess60', 'personalLarger60',
+    'carryingBackpack', 'carryingOther', 'lowerBodyCasual', 'upperBodyCasual',
+    'lowerBodyFormal', 'upperBodyFormal', 'accessoryHat', 'upperBodyJacket',
+    'lowerBodyJeans', 'footwearLeatherShoes', 'upperBodyLogo', 'hairLong',
+    'personalMale', 'carryingMessengerBag', 'accessoryMuffler',
+    'accessoryNothing', 'carryingNothing', 'upperBodyPlaid',
+    'carryingPlasticBags', 'footwearSandals', 'footwearShoes',
+    'lowerBodyShorts', 'upperBodyShortSleeve', 'lowerBodyShortSkirt',
+    'footwearSneaker', 'upperBodyThinStripes', 'accessorySunglasses',
+    'lowerBodyTrousers', 'upperBodyTshirt', 'upperBodyOther', 'upperBodyVNeck'
+] + [
+    part + colour for part in ('upperBody', 'lowerBody', 'hair', 'footwear')
+    for colour in ('Black', 'Blue', 'Brown', 'Green', 'Grey', 'Orange', 'Pink',
+                   'Purple', 'Red', 'White', 'Yellow')
+] + [
+    'accessoryHeadphone', 'personalLess15', 'carryingBabyBuggy', 'hairBald',
+    'footwearBoots', 'lowerBodyCapri', 'carryingShoppingTro',
+    'carryingUmbrella', 'personalFemale', 'carryingFolder',
+    'accessoryHairBand', 'lowerBodyHotPants', 'accessoryKerchief',
+    'lowerBodyLongSkirt', 'upperBodyLongSleeve', 'lowerBodyPlaid',
+    'lowerBodyThinStripes', 'carryingLuggageCase', 'upperBodyNoSleeve',
+    'hairShort', 'footwearStocking', 'upperBodySuit', 'carryingSuitcase',
+    'lowerBodySuits', 'upperBodySweater', 'upperBodyThickStripes'
+]
+
+# The PETA-zs split that write_peta writes (0-based image indices).
+PETA_ZS_SPLIT = dict(
+    train=[0, 1, 3, 4, 5, 6], val=[7, 8], test=[2, 9, 10, 11, 12, 13, 14, 15])
+
+
+def pickle_as_easydict(path, fields, protocol=pickle.DEFAULT_PROTOCOL):
+    """Pickle ``fields`` as an ``easydict.EasyDict`` (nested dicts too), as
+    Jia et al.'s format_peta.py does, with a stand-in ``easydict`` module
+    that behaves like the real one (items are also attributes); the module
+    leaves ``sys.modules`` afterwards, so readers must do without it."""
+    import types
+    assert 'easydict' not in sys.modules
+
+    class EasyDict(dict):
+
+        def __init__(self, d=None, **kwargs):
+            for key, value in dict(d or {}, **kwargs).items():
+                setattr(self, key, value)
+
+        def __setattr__(self, name, value):
+            if isinstance(value, dict) and not isinstance(value, EasyDict):
+                value = EasyDict(value)
+            super().__setattr__(name, value)
+            super().__setitem__(name, value)
+
+        __setitem__ = __setattr__
+
+    EasyDict.__module__, EasyDict.__qualname__ = 'easydict', 'EasyDict'
+    module = types.ModuleType('easydict')
+    module.EasyDict = EasyDict
+    sys.modules['easydict'] = module
+    try:
+        with open(path, 'wb') as f:
+            pickle.dump(EasyDict(fields), f, protocol=protocol)
+    finally:
+        del sys.modules['easydict']
+
+
+def write_peta(root, num_images=16, seed=0):
+    """Write a PETA folder in both released annotation formats:
+
+    - ``PETA.mat`` (with scipy): the 1x1 struct ``peta`` whose fields are
+      ``data`` (N x (4 + 105): image number, three id columns, then the 105
+      labels), ``attribute`` (105x1 cell of names), ``selected_attribute``
+      (the 35 evaluated, 1-based) and ``partition_attribute`` (5x1 cell of
+      1x1 structs with ``train`` / ``val`` / ``test``: Kx1 1-based
+      indices); readers take the fields by position, as Jia et al.'s code
+      does, so their names are not checked;
+    - ``dataset_zs_run0.pkl``: a pickled ``easydict.EasyDict`` as Jia et
+      al.'s code writes it (image_name, label (N x 105), attr_name,
+      label_idx.eval / color / extra, partition.train / val / trainval /
+      test of 0-based indices = :data:`PETA_ZS_SPLIT`, weights, root);
+    - ``images/00001.png`` ... (64x32).
+
+    Labels are 0/1 with a few 2s (unknown, read as 0). Image ``00003.png``
+    (index 2, the first PETA-zs test image) is labelled by hand:
+    'accessoryHat' (10) and 'personalMale' (16) are 1, 'upperBodyBlack'
+    (35, a colour, not evaluated) is 1, 'personalLess30' (0) is 2, all
+    else 0. 'personalMale' is drawn as a blue torso, 'accessoryHat' as a
+    black band on the head.
+
+    Returns:
+        dict: ``labels`` ((N, 105) uint8 as written) and ``partitions``
+        (PETA.mat's 5 partitions, dicts of 0-based ``train`` / ``val`` /
+        ``test`` arrays).
+    """
+    from scipy.io import savemat
+    rng = np.random.default_rng(seed)
+    num_attributes = len(PETA_ATTRIBUTES)
+    labels = (rng.random((num_images, num_attributes)) < 0.3).astype(np.uint8)
+    labels[rng.random(labels.shape) < 0.05] = 2
+    labels[:, 16] = np.arange(num_images) % 2  # both classes of 'Male'
+    labels[2] = 0
+    labels[2, [10, 16, 35]] = 1
+    labels[2, 0] = 2
+    os.makedirs(osp.join(root, 'images'), exist_ok=True)
+    for i, label in enumerate(labels):
+        upper = (200, 60, 40) if label[16] == 1 else (40, 120, 200)
+        img = _draw_pedestrian(rng, [upper, (60, 60, 60)], (64, 32))
+        if label[10] == 1:
+            cv2.rectangle(img, (10, 2), (22, 6), (0, 0, 0), -1)
+        cv2.imwrite(osp.join(root, 'images', f'{i + 1:05d}.png'), img)
+
+    eval_idx = [
+        10, 18, 19, 30, 15, 7, 9, 11, 14, 21, 26, 29, 32, 33, 34, 6, 8, 12, 25,
+        27, 31, 13, 23, 24, 28, 4, 5, 17, 20, 22, 0, 1, 2, 3, 16
+    ]
+    partitions = []
+    cell = np.empty((5, 1), dtype=object)
+    for k in range(5):
+        order = rng.permutation(num_images)
+        part = dict(train=order[:6], val=order[6:8], test=order[8:])
+        partitions.append(part)
+        struct = np.empty((1, 1),
+                          dtype=[('train', object), ('val', object),
+                                 ('test', object)])
+        struct[0, 0] = tuple(
+            (part[s] + 1.0).reshape(-1, 1) for s in ('train', 'val', 'test'))
+        cell[k, 0] = struct
+    data = np.zeros((num_images, 4 + num_attributes))
+    data[:, 0] = np.arange(1, num_images + 1)
+    data[:, 1:4] = rng.integers(1, 100, (num_images, 3))
+    data[:, 4:] = labels
+    peta = np.empty((1, 1),
+                    dtype=[('data', object), ('attribute', object),
+                           ('selected_attribute', object),
+                           ('partition_attribute', object)])
+    peta[0, 0] = (data, _mat_cell(PETA_ATTRIBUTES),
+                  np.array(eval_idx, dtype=float).reshape(-1, 1) + 1, cell)
+    savemat(osp.join(root, 'PETA.mat'), dict(peta=peta))
+
+    split = {k: np.array(v) for k, v in PETA_ZS_SPLIT.items()}
+    split['trainval'] = np.concatenate([split['train'], split['val']])
+    pickle_as_easydict(
+        osp.join(root, 'dataset_zs_run0.pkl'),
+        dict(
+            description='peta',
+            reorder='group_order',
+            root='/datasets/attribute/PETA/images',
+            image_name=[f'{i + 1:05}.png' for i in range(num_images)],
+            label=labels,
+            attr_name=PETA_ATTRIBUTES,
+            label_idx=dict(
+                eval=eval_idx,
+                color=list(range(35, 79)),
+                extra=range(79, num_attributes)),
+            partition=split,
+            weight_train=[labels[split['train']].mean(0).astype(np.float32)],
+            weight_trainval=[
+                labels[split['trainval']].mean(0).astype(np.float32)
+            ]))
+    return dict(labels=labels, partitions=partitions)
 
 
 def outputs_per_image(config, scope, student_path, checkpoint, dataset,

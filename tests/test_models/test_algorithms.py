@@ -308,6 +308,29 @@ def test_view_size_not_divisible_by_patch(tmp_path):
         model.student_tokens(torch.randn(1, 3, 60, 32))
 
 
+def test_compiled_blocks_give_the_same_losses_and_gradients(tmp_path):
+    """compile_blocks: every block of student and teacher compiled in place
+    (same state dict keys), same losses and gradients as eager (aot_eager:
+    the graphs torch.compile traces, without inductor's code generation)."""
+    eager = build(tiny_model_cfg(tmp_path))
+    cfg = tiny_model_cfg(tmp_path)
+    cfg.compile_blocks = dict(backend='aot_eager')
+    compiled = build(cfg)
+    compiled.load_state_dict(eager.state_dict())
+    for vit in (compiled.backbone, compiled.teacher.vit):
+        assert all(b._compiled_call_impl is not None for b in vit.layers)
+    assert eager.backbone.layers[0]._compiled_call_impl is None
+    assert compiled.state_dict().keys() == eager.state_dict().keys()
+    expected, got = eager.loss(views(), None), compiled.loss(views(), None)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key])
+    sum(expected.values()).backward()
+    sum(got.values()).backward()
+    for (name, p), q in zip(eager.named_parameters(), compiled.parameters()):
+        if p.grad is not None:
+            torch.testing.assert_close(q.grad, p.grad, msg=name)
+
+
 def test_extract_feat_is_the_student(tmp_path):
     model = build(tiny_model_cfg(tmp_path))
     x = torch.randn(1, 3, 64, 32)

@@ -184,6 +184,23 @@ def test_targets_are_computed_only_when_asked(teacher_ckpt):
     torch.testing.assert_close(multi.relation, full.relation)
 
 
+@pytest.mark.parametrize('relation', ['attention', 'similarity'])
+def test_relation_only_skips_the_tokens(teacher_ckpt, relation):
+    """with_tokens=False (the multi-person view) gives the same relation and
+    no tokens; with the attention relation the last block stops at its
+    attention map, so the ViT's final norm never runs."""
+    teacher = ViTTeacher(vit_cfg(), teacher_ckpt, relation=relation)
+    img = torch.randn(2, 3, 64, 32)
+    full = teacher(img, (8, 4), with_shape_mask=False)
+    calls = []
+    hook = teacher.vit.ln1.register_forward_hook(lambda *args: calls.append(1))
+    only = teacher(img, (8, 4), with_shape_mask=False, with_tokens=False)
+    hook.remove()
+    assert only.cls_token is None and only.patch_tokens is None
+    assert len(calls) == (relation == 'similarity')
+    torch.testing.assert_close(only.relation, full.relation)
+
+
 # --------------------------------------------- the authors' variants ----
 def test_dino_scale_factor_pos_embed(tmp_path, teacher_ckpt):
     """The authors' teacher resize: bicubic with scale_factor (h + 0.1) / h0,

@@ -102,3 +102,51 @@ def test_benchmark_compare_with_an_unknown_ref_fails_clearly(tmp_path):
     ])
     assert result.returncode != 0
     assert '--compare no-such-ref-xyz' in result.stderr
+
+
+def test_student_flops_counted_on_the_authors_1d_position_path(tmp_path):
+    """The authors' student path runs the ViT's blocks one by one (no
+    backbone forward): its FLOPs are still the student's, the same as the
+    grid path's (the position resize is not a counted op)."""
+    import torch
+    from benchmark_pretrain import module_flops
+    from mmdpal_testing import save_tiny_teacher
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mmdpal.registry import MODELS
+    init_default_scope('mmdpal')
+    g = torch.Generator().manual_seed(0)
+    views = [
+        torch.randn(2, 3, h, w, generator=g)
+        for h, w in [(64, 32), (32, 24), (32, 24), (64, 64)]
+    ]
+    student = {}
+    for path in ('grid', 'sequence_1d'):
+        cfg = Config.fromfile(TINY_CONFIG).model
+        cfg.teacher.checkpoint = save_tiny_teacher(str(tmp_path / 't.pth'))
+        cfg.student_pos_embed_resize = path
+        model = MODELS.build(cfg)
+        with FlopCounterMode(display=False) as counter:
+            model(views, None, mode='loss')
+        counts = counter.get_flop_counts()
+        assert ('DPALDistiller.backbone' in counts) == (path == 'grid')
+        student[path] = module_flops(counts, 'DPALDistiller.backbone')
+    assert student['grid'] > 0
+    assert student['sequence_1d'] == student['grid']
+
+
+def test_module_flops_takes_the_outermost_modules_that_ran():
+    from benchmark_pretrain import module_flops
+    counts = {
+        'M.backbone.layers.0': dict(mm=10),
+        'M.backbone.layers.0.attn': dict(mm=4),
+        'M.backbone.layers.1': dict(mm=10),
+        'M.backbone_extra': dict(mm=99),
+        'M.teacher': dict(mm=7),
+        'M.teacher.vit': dict(mm=7),
+    }
+    assert module_flops(counts, 'M.backbone') == 20
+    assert module_flops(counts, 'M.teacher') == 7
+    assert module_flops(counts, 'M.decoder') == 0

@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from functools import partial
 
 import numpy as np
 
@@ -164,6 +165,18 @@ def split_groups(model):
     return groups
 
 
+def module_flops(counts, name):
+    """FLOPs counted in module ``name`` (a key of the flop counter): its own
+    count if its forward ran, else the sum over its outermost submodules
+    that ran (e.g. the blocks of a ViT run one by one)."""
+    keys = [k for k in counts if k == name or k.startswith(name + '.')]
+    outermost = [
+        k for k in keys
+        if not any(k.startswith(other + '.') for other in keys if other != k)
+    ]
+    return sum(sum(counts[k].values()) for k in outermost)
+
+
 def measure_train(cfg, args, sizes):
     import torch
     from mmengine.optim import build_optim_wrapper
@@ -229,19 +242,36 @@ def measure_train(cfg, args, sizes):
     # the time split: the same step, synced at every module boundary
     spent = defaultdict(float)
     handles, entered = [], {}
-    for name, group in split_groups(model).items():
+
+    def pre(mod, inputs, name):
+        sync()
+        entered[name] = time.perf_counter()
+
+    def post(mod, inputs, output, name, group):
+        sync()
+        spent[group] += time.perf_counter() - entered.pop(name)
+
+    groups = split_groups(model)
+    if hasattr(model, 'student_tokens'):
+        # the student through the algorithm's method: the authors' 1-D
+        # position path runs the backbone's blocks without its forward
+        groups.pop('backbone')
+        student_tokens = model.student_tokens
+
+        def timed_student(img):
+            pre(None, None, 'backbone')
+            out = student_tokens(img)
+            post(None, None, None, 'backbone', 'student')
+            return out
+
+        model.student_tokens = timed_student
+    for name, group in groups.items():
         module = getattr(model, name)
-
-        def pre(mod, inputs, name=name):
-            sync()
-            entered[name] = time.perf_counter()
-
-        def post(mod, inputs, output, name=name, group=group):
-            sync()
-            spent[group] += time.perf_counter() - entered.pop(name)
-
-        handles.append(module.register_forward_pre_hook(pre))
-        handles.append(module.register_forward_hook(post))
+        handles.append(
+            module.register_forward_pre_hook(partial(pre, name=name)))
+        handles.append(
+            module.register_forward_hook(
+                partial(post, name=name, group=group)))
     total = backward = 0.
     for _ in range(max(1, args.iters // 2)):
         sync()
@@ -259,6 +289,7 @@ def measure_train(cfg, args, sizes):
         backward += t2 - t1
     for h in handles:
         h.remove()
+    model.__dict__.pop('student_tokens', None)
     n = max(1, args.iters // 2)
     split = {k: v / n for k, v in spent.items()}
     split['backward_optimizer'] = backward / n
@@ -268,11 +299,10 @@ def measure_train(cfg, args, sizes):
         step()
     flops = counter.get_total_flops() / batch
     by_module = {}
+    counts = counter.get_flop_counts()
     for name, group in split_groups(model).items():
-        key = f'{type(model).__name__}.{name}'
-        count = counter.get_flop_counts().get(key, {})
-        by_module[group] = by_module.get(group,
-                                         0) + sum(count.values()) / batch
+        flops_of = module_flops(counts, f'{type(model).__name__}.{name}')
+        by_module[group] = by_module.get(group, 0) + flops_of / batch
 
     if device.type == 'cuda':
         peak = torch.cuda.max_memory_allocated(device) / 2**30

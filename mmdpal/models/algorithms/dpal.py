@@ -1,5 +1,5 @@
 """DPAL: Dynamic Pattern Alignment Learning (the algorithm, Fig. 2)."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -113,6 +113,13 @@ class DPALDistiller(BaseSelfSupervisor):
             is fitted to a view of another size: ``'grid'`` (default,
             mmpretrain's 2-D resize) or ``'sequence_1d'`` (the authors'
             quirk, see :func:`sequence_1d_pos_embed`; ViT students only).
+        compile_blocks (bool | dict): ``torch.compile`` every transformer
+            block of the student and the teacher (the whole backbone for a
+            student without ``layers``, e.g. Swin) in place, so checkpoints
+            keep their keys; a dict is passed to ``torch.compile`` (e.g.
+            ``dict(mode='max-autotune')``). Defaults to False. For GPUs: on
+            a CPU, inductor's code made the teacher slower
+            (docs/benchmark.md).
         data_preprocessor (dict, optional): Normalises each view (mmpretrain's
             ``SelfSupDataPreprocessor``; the model configs set its mean/std).
         init_cfg (dict, optional): Initialisation of the student/decoder.
@@ -127,6 +134,7 @@ class DPALDistiller(BaseSelfSupervisor):
                  relation_loss: Optional[dict] = None,
                  relation_tokens: str = 'patches',
                  student_pos_embed_resize: str = 'grid',
+                 compile_blocks: Union[bool, dict] = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         check_choice('relation_tokens', relation_tokens, ('patches', 'all'))
@@ -148,6 +156,9 @@ class DPALDistiller(BaseSelfSupervisor):
         self._check_student(relation_tokens, student_pos_embed_resize)
         self.relation_tokens = relation_tokens
         self.student_pos_embed_resize = student_pos_embed_resize
+        if compile_blocks:
+            self._compile_blocks({} if compile_blocks is
+                                 True else dict(compile_blocks))
         # Checkpoints hold the student and the decoder only; the teacher is
         # re-read from its own file whenever the model is built.
         self._register_state_dict_hook(_drop_teacher_from_state_dict)
@@ -177,6 +188,14 @@ class DPALDistiller(BaseSelfSupervisor):
                 raise ValueError("relation_tokens='all' needs the teacher's "
                                  "align='resize_input' (same grids): use "
                                  "relation_tokens='patches' or that align")
+
+    def _compile_blocks(self, options: dict) -> None:
+        """``torch.compile`` (``nn.Module.compile``: in place, same state
+        dict keys) each block of the student and the teacher ViTs."""
+        for vit in (self.backbone, self.teacher.vit):
+            blocks = getattr(vit, 'layers', None)
+            for module in (vit, ) if blocks is None else blocks:
+                module.compile(**options)
 
     # ------------------------------------------------------------ student
     def student_tokens(
@@ -243,11 +262,12 @@ class DPALDistiller(BaseSelfSupervisor):
             m_cls, s_multi, multi_grid = self.student_tokens(multi_view)
             if with_cls:
                 s_multi = torch.cat((m_cls[:, None], s_multi), dim=1)
-            t_multi = self.teacher(  # F_t^r
+            t_multi = self.teacher(  # F_t^r only
                 multi_view,
                 multi_grid,
                 with_shape_mask=False,
-                relation_with_cls_token=with_cls)
+                relation_with_cls_token=with_cls,
+                with_tokens=False)
             out = self.decoder(s_multi)
             decoded.append(('relation', out))
             losses['loss_relation'] = self.relation_loss(

@@ -18,16 +18,17 @@ class TeacherTargets(NamedTuple):
     """What the teacher gives for one batch of views, on the student's grid.
 
     Attributes:
-        cls_token (Tensor): F_t^g, (B, C_t).
-        patch_tokens (Tensor): F_t^l, (B, L, C_t), L = h * w of the student.
+        cls_token (Tensor | None): F_t^g, (B, C_t); None when not asked for.
+        patch_tokens (Tensor | None): F_t^l, (B, L, C_t), L = h * w of the
+            student; None when not asked for.
         shape_mask (Tensor | None): M_shape of Eq. 2, (B, L) in [0, 1];
             None when not asked for.
         relation (Tensor | None): F_t^r of Eq. 6, (B, L, L) (or
             (B, 1 + L, 1 + L) with the class token), rows sum to 1; None when
             not asked for.
     """
-    cls_token: torch.Tensor
-    patch_tokens: torch.Tensor
+    cls_token: Optional[torch.Tensor]
+    patch_tokens: Optional[torch.Tensor]
     shape_mask: Optional[torch.Tensor]
     relation: Optional[torch.Tensor]
 
@@ -120,6 +121,7 @@ def _pca_shape_mask(patches: torch.Tensor,
 
 
 SHAPE_MASKS = dict(attention=_attention_shape_mask, pca=_pca_shape_mask)
+TOKEN_SHAPE_MASKS = ('pca', )  # read the patch tokens
 
 
 def _attention_relation(tokens: torch.Tensor, attn_mean: torch.Tensor,
@@ -138,6 +140,7 @@ def _similarity_relation(tokens: torch.Tensor, attn_mean: torch.Tensor,
 
 RELATIONS = dict(
     attention=_attention_relation, similarity=_similarity_relation)
+TOKEN_RELATIONS = ('similarity', )  # read the final tokens
 
 
 def _resize_input_size(img_size: Tuple[int, int], student_grid: Tuple[int,
@@ -203,7 +206,8 @@ class ViTTeacher(BaseModule):
     error listing them. It is frozen (``requires_grad=False``), stays in eval
     mode whatever ``train()`` is called with, and runs under ``no_grad``. All
     blocks but the last run torch's fused attention; the last one is computed
-    explicitly to expose its attention map.
+    explicitly to expose its attention map (and stops there when no asked-for
+    output reads the final tokens, ``with_tokens=False``).
 
     Args:
         backbone (dict): Config of the ViT, e.g. ``dict(type=
@@ -259,6 +263,9 @@ class ViTTeacher(BaseModule):
         self._view_size = ALIGNS[align]
         self._shape_mask = SHAPE_MASKS[shape_mask]
         self._relation = RELATIONS[relation]
+        # the targets computed from the final tokens, not only the attention
+        self._mask_reads_tokens = shape_mask in TOKEN_SHAPE_MASKS
+        self._relation_reads_tokens = relation in TOKEN_RELATIONS
         self._pos_embed = POS_EMBED_RESIZES[pos_embed_resize]
         self.checkpoint = checkpoint
         self.load_checkpoint(checkpoint)
@@ -292,21 +299,27 @@ class ViTTeacher(BaseModule):
         return super().train(False)
 
     # ------------------------------------------------------------ forward
-    def tokens_and_attention(self, img: torch.Tensor):
+    def tokens_and_attention(self,
+                             img: torch.Tensor,
+                             with_tokens: bool = True):
         """Run the ViT; return final-normed tokens (B, 1 + L, C), the last
-        block's attention (B, heads, 1 + L, 1 + L) and the grid (h, w)."""
+        block's attention (B, heads, 1 + L, 1 + L) and the grid (h, w).
+
+        ``with_tokens=False`` stops at the last block's attention map (its
+        projection, FFN and the final norm are skipped) and returns None
+        for the tokens."""
         vit = self.vit
         x, grid = embed_tokens(vit, img, self._pos_embed)
         for layer in vit.layers[:-1]:
             x = layer(x)  # fused scaled_dot_product_attention
-        x, attn = self._last_block(vit.layers[-1], x)
-        x = vit.ln1(x)
-        return x, attn, grid
+        x, attn = self._last_block(vit.layers[-1], x, with_tokens)
+        return (vit.ln1(x) if with_tokens else None), attn, grid
 
     @staticmethod
-    def _last_block(layer, x: torch.Tensor):
+    def _last_block(layer, x: torch.Tensor, with_output: bool = True):
         """mmpretrain ``TransformerEncoderLayer.forward`` with the attention
-        map computed explicitly: softmax(q k^T * scale)."""
+        map computed explicitly: softmax(q k^T * scale). The block's output
+        is None when ``with_output`` is False."""
         attn_mod = layer.attn
         B, N, _ = x.shape
         qkv = attn_mod.qkv(layer.ln1(x)).reshape(B, N, 3, attn_mod.num_heads,
@@ -315,6 +328,8 @@ class ViTTeacher(BaseModule):
         q, k, v = qkv[0], qkv[1], qkv[2]  # (B, heads, N, head_dims)
         scale = attn_mod.head_dims**-0.5  # what mmpretrain's attention uses
         attn = (q @ k.transpose(-2, -1) * scale).softmax(dim=-1)
+        if not with_output:
+            return None, attn
         y = (attn @ v).transpose(1, 2).reshape(B, N, attn_mod.embed_dims)
         y = attn_mod.out_drop(
             attn_mod.gamma1(attn_mod.proj_drop(attn_mod.proj(y))))
@@ -328,7 +343,8 @@ class ViTTeacher(BaseModule):
                 student_grid: Tuple[int, int],
                 with_shape_mask: bool = True,
                 with_relation: bool = True,
-                relation_with_cls_token: bool = False) -> TeacherTargets:
+                relation_with_cls_token: bool = False,
+                with_tokens: bool = True) -> TeacherTargets:
         """Targets for one batch of views.
 
         Args:
@@ -341,6 +357,11 @@ class ViTTeacher(BaseModule):
                 and the patches (1 + L tokens) instead of the patches only;
                 needs the teacher's grid to be the student's
                 (``align='resize_input'``). Defaults to False.
+            with_tokens (bool): Return F_t^g and F_t^l. False (the
+                multi-person view, whose loss reads only the relation) skips
+                what the asked-for targets do not need: with the attention
+                targets, the last block after its attention map. Defaults to
+                True.
 
         Returns:
             TeacherTargets: cls (B, C_t), patches (B, L, C_t), M_shape (B, L),
@@ -351,8 +372,14 @@ class ViTTeacher(BaseModule):
         if tuple(img.shape[-2:]) != tuple(size):
             img = F.interpolate(
                 img, size=size, mode='bicubic', align_corners=False)
-        tokens, attn, grid = self.tokens_and_attention(img)
-        cls_token, patches = tokens[:, 0], tokens[:, 1:]
+        need_tokens = with_tokens or (with_shape_mask
+                                      and self._mask_reads_tokens) or (
+                                          with_relation
+                                          and self._relation_reads_tokens)
+        tokens, attn, grid = self.tokens_and_attention(img, need_tokens)
+        cls_token = patches = None
+        if need_tokens:
+            cls_token, patches = tokens[:, 0], tokens[:, 1:]
         attn_mean = attn.float().mean(dim=1)  # (B, 1 + L_t, 1 + L_t)
 
         shape_mask = relation = None
@@ -371,5 +398,7 @@ class ViTTeacher(BaseModule):
                                       relation_with_cls_token)
             if not relation_with_cls_token:
                 relation = resize_relation(relation, grid, dst)
+        if not with_tokens:
+            return TeacherTargets(None, None, shape_mask, relation)
         patches = resize_token_map(patches, grid, dst)
         return TeacherTargets(cls_token, patches, shape_mask, relation)
