@@ -91,20 +91,23 @@ class ReIDProbeLoop(ValLoop):
         backbone = model.backbone
         was_training = backbone.training
         backbone.eval()
-        for idx, data_batch in enumerate(self.dataloader):
-            self.runner.call_hook(
-                'before_val_iter', batch_idx=idx, data_batch=data_batch)
-            with autocast(enabled=self.fp16):
-                samples: List = embed_reid_batch(backbone,
-                                                 model.data_preprocessor,
-                                                 data_batch)
-            self.evaluator.process(data_samples=samples, data_batch=data_batch)
-            self.runner.call_hook(
-                'after_val_iter',
-                batch_idx=idx,
-                data_batch=data_batch,
-                outputs=samples)
-        backbone.train(was_training)
+        try:
+            for idx, data_batch in enumerate(self.dataloader):
+                self.runner.call_hook(
+                    'before_val_iter', batch_idx=idx, data_batch=data_batch)
+                with autocast(enabled=self.fp16):
+                    samples: List = embed_reid_batch(backbone,
+                                                     model.data_preprocessor,
+                                                     data_batch)
+                self.evaluator.process(
+                    data_samples=samples, data_batch=data_batch)
+                self.runner.call_hook(
+                    'after_val_iter',
+                    batch_idx=idx,
+                    data_batch=data_batch,
+                    outputs=samples)
+        finally:
+            backbone.train(was_training)
         metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
         self.runner.call_hook('after_val_epoch', metrics=metrics)
         self.runner.call_hook('after_val')

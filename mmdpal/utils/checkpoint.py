@@ -17,6 +17,7 @@ Two kinds of checkpoints, two deliberate choices:
   allow-list beyond torch's own: they can only hold tensors and plain
   containers.
 """
+import os
 import os.path as osp
 
 import numpy as np
@@ -86,7 +87,7 @@ def load_third_party_checkpoint(path: str, what: str = 'checkpoint') -> dict:
     Returns:
         dict: What ``torch.load`` returned, loaded with ``weights_only=True``.
     """
-    if not osp.isfile(path):
+    if not isinstance(path, (str, os.PathLike)) or not osp.isfile(path):
         raise FileNotFoundError(
             f'{what} checkpoint not found: {path!r}. Convert the released '
             'weights with tools/model_converters/ (README, "Pretraining": '

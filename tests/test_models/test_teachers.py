@@ -42,6 +42,9 @@ def test_missing_teacher_file_names_it(tmp_path):
     path = str(tmp_path / 'nope.pth')
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         ViTTeacher(vit_cfg(), path)
+    # a checkpoint left unset in the config: the same error, not os.stat's
+    with pytest.raises(FileNotFoundError, match='not found: None'):
+        ViTTeacher(vit_cfg(), None)
 
 
 def test_teacher_keys_that_do_not_match_are_listed(tmp_path, teacher_ckpt):
