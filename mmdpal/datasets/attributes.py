@@ -8,6 +8,8 @@ from mmpretrain.datasets import MultiLabelDataset
 from scipy.io import loadmat
 
 from mmdpal.registry import DATASETS
+from mmdpal.utils.options import check_choice
+from .utils import layout_error
 
 
 @DATASETS.register_module()
@@ -41,10 +43,8 @@ class PA100K(MultiLabelDataset):
                  data_prefix: str = 'data',
                  **kwargs):
         self.splits = (split, ) if isinstance(split, str) else tuple(split)
-        unknown = set(self.splits) - {'train', 'val', 'test'}
-        if unknown:
-            raise ValueError(f'PA100K: split must be train, val or test, got '
-                             f'{sorted(unknown)}')
+        for name in self.splits:
+            check_choice('PA100K.split', name, ('train', 'val', 'test'))
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -52,8 +52,7 @@ class PA100K(MultiLabelDataset):
             **kwargs)
 
     def _error(self, problem: str) -> str:
-        return (f'PA100K: {self.ann_file!r} {problem}; expected the released '
-                f'layout: {self.LAYOUT}')
+        return layout_error('PA100K', self.ann_file, problem, self.LAYOUT)
 
     def load_data_list(self) -> List[dict]:
         if not osp.isfile(self.ann_file):
@@ -200,9 +199,7 @@ class PETA(MultiLabelDataset):
                  partition: int = 0,
                  data_prefix: str = 'images',
                  **kwargs):
-        if split not in self.SPLITS:
-            raise ValueError(f'PETA: split must be one of {self.SPLITS}, '
-                             f'got {split!r}')
+        check_choice('PETA.split', split, self.SPLITS)
         self.split = split
         self.partition = partition
         super().__init__(
@@ -215,8 +212,7 @@ class PETA(MultiLabelDataset):
         layout = (
             self.MAT_LAYOUT
             if self.ann_file.endswith('.mat') else self.PKL_LAYOUT)
-        return (f'PETA: {self.ann_file!r} {problem}; expected the released '
-                f'layout: {layout}')
+        return layout_error('PETA', self.ann_file, problem, layout)
 
     def load_data_list(self) -> List[dict]:
         if not osp.isfile(self.ann_file):

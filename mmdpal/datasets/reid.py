@@ -9,6 +9,8 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 
 from mmdpal.registry import DATASETS
+from mmdpal.utils.options import check_choice
+from .utils import layout_error
 
 # (image path, person id, camera id)
 Record = Tuple[str, int, int]
@@ -50,9 +52,7 @@ class _PersonReIDDataset(BaseDataset):
                  split: str = 'train',
                  triplet_sampler: Optional[dict] = None,
                  **kwargs):
-        if split not in self.SPLITS:
-            raise ValueError(f'{type(self).__name__}: split must be one of '
-                             f'{self.SPLITS}, got {split!r}')
+        check_choice(f'{type(self).__name__}.split', split, self.SPLITS)
         self.split = split
         self.triplet_sampler = triplet_sampler
         super().__init__(data_root=data_root, **kwargs)
@@ -121,8 +121,7 @@ class _PersonReIDDataset(BaseDataset):
             is_query=is_query)
 
     def _error(self, path: str, problem: str) -> str:
-        return (f'{type(self).__name__}: {path!r} {problem}; expected the '
-                f'released layout: {self.LAYOUT}')
+        return layout_error(type(self).__name__, path, problem, self.LAYOUT)
 
 
 @DATASETS.register_module()

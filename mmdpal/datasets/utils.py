@@ -19,6 +19,13 @@ def scan_images(folder: str) -> List[str]:
     return sorted(found)
 
 
+def layout_error(dataset: str, path: str, problem: str, layout: str) -> str:
+    """The one-line error of a dataset whose file or folder ``path`` is not
+    as released: what is wrong and the layout ``dataset`` expects."""
+    return (f'{dataset}: {path!r} {problem}; expected the released layout: '
+            f'{layout}')
+
+
 @FUNCTIONS.register_module()
 def multi_view_collate(data_batch: Sequence, _scope_: Optional[str] = None):
     """mmengine's ``default_collate``: every view stacked into one

@@ -7,6 +7,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform, Compose
 
 from mmdpal.registry import TRANSFORMS
+from mmdpal.utils.options import check_choice
 from ..utils import IMG_EXTENSIONS, scan_images
 
 _PERSON_INTERPOLATION = {
@@ -88,11 +89,8 @@ class CopyPasteMultiPerson(BaseTransform):
             TRANSFORMS.build(t) if isinstance(t, dict) else t
             for t in background_pipeline
         ])
-        if person_interpolation not in _PERSON_INTERPOLATION:
-            raise ValueError(
-                'CopyPasteMultiPerson.person_interpolation must be one of '
-                f'{sorted(_PERSON_INTERPOLATION)}, got '
-                f'{person_interpolation!r}')
+        check_choice('CopyPasteMultiPerson.person_interpolation',
+                     person_interpolation, sorted(_PERSON_INTERPOLATION))
         self.person_interpolation = person_interpolation
         if not 0 <= alpha <= 1:
             raise ValueError(

@@ -7,6 +7,7 @@ from mmcv.transforms import BaseTransform
 from mmpretrain.datasets.transforms import RandomResizedCrop
 
 from mmdpal.registry import TRANSFORMS
+from mmdpal.utils.options import check_choice
 
 _INTERPOLATION = {
     'bicubic': cv2.INTER_CUBIC,
@@ -113,10 +114,8 @@ class ViewAugment(BaseTransform):
             scale=self.size,
             crop_ratio_range=self.crop_scale,
             aspect_ratio_range=self.crop_ratio)
-        if interpolation not in _INTERPOLATION:
-            raise ValueError('ViewAugment.interpolation must be one of '
-                             f'{sorted(_INTERPOLATION)}, got '
-                             f'{interpolation!r}')
+        check_choice('ViewAugment.interpolation', interpolation,
+                     sorted(_INTERPOLATION))
         self.interpolation = interpolation
         self.flip_prob = _check_prob('flip_prob', flip_prob)
         self.color_jitter = None

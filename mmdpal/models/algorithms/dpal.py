@@ -8,8 +8,8 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmdpal.registry import MODELS
+from mmdpal.utils.options import check_choice, check_heads
 from ..decoders.base import DecoderOutput
-from ..utils.options import check_choice, check_heads
 from ..utils.vit_tokens import embed_tokens
 
 

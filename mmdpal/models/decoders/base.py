@@ -8,7 +8,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
-from ..utils.options import check_heads
+from mmdpal.utils.options import check_heads
 
 
 class DecoderOutput(NamedTuple):

@@ -7,7 +7,7 @@ import torch.nn as nn
 from mmengine.model.weight_init import trunc_normal_, update_init_info
 
 from mmdpal.registry import MODELS
-from ..utils.options import check_choice
+from mmdpal.utils.options import check_choice
 from .base import (BasePatternDecoder, DecoderOutput, Router,
                    TokenSelfAttention, heads_per_module,
                    routing_and_penalty_losses)

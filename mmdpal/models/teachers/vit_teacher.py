@@ -8,8 +8,8 @@ from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import MODELS
 from mmdpal.utils import load_third_party_checkpoint
+from mmdpal.utils.options import check_choice
 from ..losses.relation_align import token_relation
-from ..utils.options import check_choice
 from ..utils.state_dict import check_state_dict_fits
 from ..utils.vit_tokens import embed_tokens
 

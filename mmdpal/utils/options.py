@@ -1,5 +1,5 @@
-"""One-line build errors for option values, shared by the algorithm, the
-teacher and the decoders."""
+"""One-line build errors for option values, shared by the models (the
+algorithm, the teacher, the decoders) and the data (datasets, transforms)."""
 from typing import Sequence
 
 
