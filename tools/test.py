@@ -17,7 +17,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
-from mmdpal.utils import setup_cpu_distributed, teardown_distributed
+from mmdpal.utils import (setup_cpu_distributed, silence_stack_deprecations,
+                          teardown_distributed)
 
 
 def parse_args():
@@ -78,4 +79,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()

@@ -2,6 +2,7 @@ from .checkpoint import (load_third_party_checkpoint,
                          register_checkpoint_safe_globals)
 from .dist import (CPUDistributedDataParallel, setup_cpu_distributed,
                    teardown_distributed)
+from .quiet import silence_stack_deprecations
 from .randomness import random_stream, seed_global_rngs
 from .setup_env import register_all_modules
 
@@ -9,5 +10,5 @@ __all__ = [
     'register_all_modules', 'register_checkpoint_safe_globals',
     'load_third_party_checkpoint', 'setup_cpu_distributed',
     'CPUDistributedDataParallel', 'random_stream', 'seed_global_rngs',
-    'teardown_distributed'
+    'teardown_distributed', 'silence_stack_deprecations'
 ]

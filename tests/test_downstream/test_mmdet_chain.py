@@ -215,3 +215,18 @@ def test_crowdhuman_chain_train_then_test(tmp_path, tiny_student):
         preds = json.load(f)
     assert [p['ID'] for p in preds] == [r['ID'] for r in val_records]
     assert all(0 < len(p['dtboxes']) <= 50 for p in preds)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+def test_mmcv_nms_on_the_gpu():
+    """CrowdDet's NMS runs mmcv's CUDA op (tools/install.sh builds it where
+    nvcc, a CUDA torch and a GPU are present, or with MMDPAL_CUDA_OPS=1)."""
+    ops = pytest.importorskip('mmcv.ops', reason='mmcv without ops')
+    if ops.get_compiling_cuda_version() == 'not available':
+        pytest.skip('mmcv was built with CPU ops only')
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.],
+                          [20., 20., 30., 30.]]).cuda()
+    scores = torch.tensor([0.9, 0.8, 0.7]).cuda()
+    dets, keep = ops.nms(boxes, scores, 0.5)
+    assert keep.device.type == 'cuda' and keep.tolist() == [0, 2]

@@ -393,3 +393,29 @@ def test_loss_has_no_host_sync(tmp_path, mode):
     with detector:
         float(losses['loss_global'])
     assert detector.calls == ['__float__']
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.parametrize('mode', ['paper', 'official'])
+def test_loss_never_waits_for_the_gpu(tmp_path, mode):
+    """CUDA's own sync detector: any host-device sync in ``loss()`` and its
+    backward raises."""
+    model_cfg = official_model_cfg(tmp_path) if mode == 'official' \
+        else tiny_model_cfg(tmp_path)
+    model = build(model_cfg).cuda()
+    inputs = [v.cuda() for v in views()]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        losses = model.loss(inputs, None)
+        sum(losses.values()).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(RuntimeError):  # the detector does see one
+        torch.cuda.set_sync_debug_mode('error')
+        try:
+            float(losses['loss_global'])
+        finally:
+            torch.cuda.set_sync_debug_mode('default')

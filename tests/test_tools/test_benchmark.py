@@ -150,3 +150,32 @@ def test_module_flops_takes_the_outermost_modules_that_ran():
     assert module_flops(counts, 'M.backbone') == 20
     assert module_flops(counts, 'M.teacher') == 7
     assert module_flops(counts, 'M.decoder') == 0
+
+
+def test_the_configs_ema_is_built_and_updated_as_its_hook_does(tmp_path):
+    """The official config's EMAHook: the benchmark's step updates the same
+    averaged copy (student + decoder; the teacher shared, not copied)."""
+    import torch
+    from benchmark_pretrain import build_ema
+    from mmdpal_testing import OFFICIAL_CONFIG, save_tiny_teacher
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmdpal.registry import MODELS
+    init_default_scope('mmdpal')
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.model.teacher.checkpoint = save_tiny_teacher(str(tmp_path / 't.pth'))
+    model = MODELS.build(cfg.model)
+    assert build_ema(cfg, model) is None  # the paper mode keeps none
+    cfg.custom_hooks = Config.fromfile(OFFICIAL_CONFIG).custom_hooks
+    ema = build_ema(cfg, model)
+    assert ema.module.teacher is model.teacher
+    token = model.backbone.cls_token
+    for _ in range(2):
+        before = ema.module.backbone.cls_token.clone()
+        with torch.no_grad():
+            token.add_(1.)
+        ema.update_parameters(model)
+    # the first update copies, the next ones move by the small momentum
+    moved = (ema.module.backbone.cls_token - before).abs().max().item()
+    assert 0 < moved < 0.01

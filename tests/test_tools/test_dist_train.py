@@ -56,9 +56,11 @@ class DistProbeHook(Hook):
         return sha.hexdigest()
 
     def before_train(self, runner):
+        model = getattr(runner.model, 'module', runner.model)
         self.record.update(
             rank=runner.rank,
             world_size=runner.world_size,
+            device=next(model.backbone.parameters()).device.type,
             initial=self.digest(runner))
 
     def before_train_epoch(self, runner):
@@ -165,6 +167,24 @@ def two_rank_run(data_root, tmp_path_factory):
                  PORT=free_port())
     assert result.returncode == 0, result.stderr[-5000:]
     return work, result
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+def test_one_gpu_trains_two_iterations(data_root, tmp_path):
+    """tools/dist_train.sh CONFIG 1 on a GPU (NCCL): 2 iterations of 8."""
+    work = str(tmp_path)
+    config, *options = probe_config(work, data_root, max_bad_fraction=0.2)
+    result = run([
+        'bash', 'tools/dist_train.sh', config, '1', '--work-dir', work,
+        *options, 'train_cfg.max_epochs=1', 'train_dataloader.batch_size=8'
+    ],
+                 PORT=free_port())
+    assert result.returncode == 0, result.stderr[-5000:]
+    record = probes(work)[0]
+    assert record['device'] == 'cuda' and record['world_size'] == 1
+    assert record['final'] != record['initial']
+    assert logged_iters(work) == [1, 2]
 
 
 def test_two_ranks_train_in_sync_on_disjoint_samples(two_rank_run):

@@ -18,7 +18,7 @@ from mmdpal_testing import REPO
 INSTALL = osp.join(REPO, 'tools', 'install.sh')
 TOOLS = ('bash', 'sh', 'dirname', 'df', 'awk', 'ls', 'head', 'mkdir', 'cat',
          'grep', 'tr', 'env', 'sort', 'sed', 'paste', 'mktemp', 'cp', 'rm',
-         'mv', 'tar', 'nproc', 'printf')
+         'mv', 'tar', 'gzip', 'nproc', 'printf')
 NO_TORCH = dict(torch='none', torchvision='none')
 TORCH_CPU_221 = dict(torch='2.2.1', torch_cuda='none', torchvision='0.17.1')
 TORCH_CU121 = dict(torch='2.5.1', torch_cuda='12.1', torchvision='0.20.1')
@@ -42,8 +42,9 @@ class Machine:
         self.pip_log = root / 'pip.log'
         facts = dict(
             python=python, purelib=self.site, pyheaders=1, pip=1, **facts)
-        if compiler:  # a C++20 compiler that compiles nothing
-            self.script('c++', 'exit 0\n')
+        if compiler:  # a C++20 compiler that reads its source, compiles
+            # nothing (exiting unread would fail the writer: SIGPIPE)
+            self.script('c++', 'cat >/dev/null\nexit 0\n')
         self.script(
             'python', f'''
 if [ "$1" = - ]; then  # the probe (its code comes on stdin)
@@ -53,7 +54,7 @@ EOF
     exit 0
 fi
 case "$*" in
-    "-m pip"*) echo "$*" >> {self.pip_log} ;;
+    "-m pip"*) echo "$* [PYTHONPATH=${{PYTHONPATH:-}}]" >> {self.pip_log} ;;
     *torch.version.cuda*) echo {facts.get('torch_cuda', 'none')} ;;
 esac
 exit 0
@@ -223,6 +224,73 @@ def test_cuda_ops_asked_on_a_login_node_use_the_default_archs(
     plan = machine.plan('--keep-torch', MMDPAL_CUDA_OPS='1')
     assert plan['mmcv_ops'].startswith('cuda')
     assert plan['TORCH_CUDA_ARCH_LIST'] == archs
+
+
+def test_a_gpu_without_a_toolkit_stops_unless_cpu_ops_are_chosen(tmp_path):
+    """A GPU node whose CUDA toolkit needs ``module load``: CPU-only ops
+    would install fine and fail at run time (CrowdDet on the GPU)."""
+    machine = Machine(tmp_path, **TORCH_CU121)
+    machine.gpus('9.0')
+    error = refusal(machine.run('--keep-torch'))
+    assert '1 GPU(s) visible but no CUDA toolkit' in error
+    for way_out in ('module load cuda', 'CUDA_HOME', 'MMDPAL_CUDA_OPS=0',
+                    '--pretrain-only'):
+        assert way_out in error
+    # what the user chose explicitly
+    assert machine.plan(
+        '--keep-torch', MMDPAL_CUDA_OPS='0')['mmcv_ops'].startswith('cpu')
+    assert machine.plan('--keep-torch',
+                        '--pretrain-only')['mmcv_ops'].startswith('none')
+    # the toolkit in $CUDA_HOME, off PATH, is found
+    cuda_home = tmp_path / 'cuda-12.1'
+    (cuda_home / 'bin').mkdir(parents=True)
+    os.symlink(shutil.which('true'), cuda_home / 'bin' / 'nvcc')
+    plan = machine.plan('--keep-torch', CUDA_HOME=str(cuda_home))
+    assert plan['mmcv_ops'].startswith('cuda')
+
+
+def fake_mmcv_sdist(folder):
+    """An mmcv-2.1.0 sdist with the two lines install.sh patches."""
+    import tarfile
+    src = folder / 'src' / 'mmcv-2.1.0'
+    (src / 'mmcv' / 'image').mkdir(parents=True)
+    (src / 'setup.py').write_text("extra_compile_args = ['-std=c++17']\n")
+    (src / 'mmcv' / 'image' / 'photometric.py').write_text(
+        'h += np.uint8(hue_factor * 255)\n' * 2)
+    (folder / 'sdist').mkdir(parents=True, exist_ok=True)
+    with tarfile.open(folder / 'sdist' / 'mmcv-2.1.0.tar.gz', 'w:gz') as tar:
+        tar.add(src, arcname='mmcv-2.1.0')
+
+
+def test_mmcv_builds_with_its_own_setuptools(tmp_path):
+    """mmcv's setup.py needs pkg_resources (setuptools < 81; < 70 with
+    ops), even for pip to download the sdist. Those build tools go to a
+    folder of their own, first on PYTHONPATH for mmcv alone: a fresh venv
+    (any bundled setuptools, or none) and a torch that pulled setuptools
+    >= 81 both work, and the environment's setuptools is never set outside
+    the range its packages accept (so pip prints no conflict)."""
+    machine = Machine(tmp_path, xtcocotools=1, **TORCH_PINNED)
+    # the stand-in pip downloads nothing: the run stops at unpacking
+    assert machine.run('--keep-torch').returncode != 0
+    calls = machine.pip_calls()
+    tools = next(c for c in calls if '--target' in c)
+    assert 'setuptools<70 wheel<0.46' in tools
+    folder = tools.split('--target ')[1].split()[0]
+    download = next(c for c in calls if c.startswith('-m pip download'))
+    assert 'mmcv==2.1.0' in download and '--no-build-isolation' in download
+    assert download.endswith(f'[PYTHONPATH={folder}]')
+    # with the sdist kept from before: the build, then it stops (no wheel)
+    fake_mmcv_sdist(machine.cache)
+    machine.pip_log.unlink()
+    assert machine.run('--keep-torch').returncode != 0
+    again = machine.pip_calls()
+    folder = next(c for c in again if '--target' in c).split('--target ')[1]
+    build = next(c for c in again if c.startswith('-m pip wheel'))
+    assert '--no-build-isolation' in build
+    assert build.endswith(f'[PYTHONPATH={folder.split()[0]}]')
+    for call in calls + again:
+        if 'setuptools' in call and '--target' not in call:
+            assert 'setuptools>=77.0.3,<81' in call, call
 
 
 def test_cuda_ops_asked_without_a_toolkit_or_cuda_torch(tmp_path):

@@ -9,6 +9,7 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
+import sysconfig
 import types
 
 import pytest
@@ -223,19 +224,38 @@ def build_wheel(out):
     return str(wheels[0])
 
 
+def venv_seeing_this_environment(venv):
+    """A fresh venv that sees the packages of the running interpreter.
+
+    ``--system-site-packages`` would show the *base* interpreter's packages,
+    which are not the stack when the tests themselves run in a venv. A
+    ``.pth`` file naming this environment's site folders works from both.
+    Its folders come after the venv's own site-packages, and their ``.pth``
+    files (this checkout's editable install) are not processed.
+    """
+    subprocess.run(
+        [sys.executable, '-m', 'venv', str(venv)], check=True, timeout=300)
+    python = str(venv / 'bin' / 'python')
+    purelib = subprocess.run([
+        python, '-c', 'import sysconfig; '
+        'print(sysconfig.get_paths()["purelib"])'
+    ],
+                             capture_output=True,
+                             text=True,
+                             check=True).stdout.strip()
+    ours = {sysconfig.get_paths()[key] for key in ('purelib', 'platlib')}
+    with open(osp.join(purelib, 'this-environment.pth'), 'w') as f:
+        f.write('\n'.join(sorted(ours)) + '\n')
+    return python
+
+
 @pytest.mark.slow
 def test_wheel_in_a_fresh_virtualenv(tmp_path):
     """``pip install mmdpal-*.whl`` (no network: the venv sees this
     environment's packages) gives copies of the configs and tools in
     ``site-packages/mmdpal/.mim``, the scope hook and the entry point."""
     wheel = build_wheel(tmp_path / 'build')
-    venv = tmp_path / 'venv'
-    subprocess.run(
-        [sys.executable, '-m', 'venv', '--system-site-packages',
-         str(venv)],
-        check=True,
-        timeout=300)
-    python = str(venv / 'bin' / 'python')
+    python = venv_seeing_this_environment(tmp_path / 'venv')
     result = subprocess.run([
         python, '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', wheel
     ],

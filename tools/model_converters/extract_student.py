@@ -28,6 +28,7 @@ import os.path as osp
 import torch
 
 import mmdpal  # noqa: F401  (allow-lists mmengine checkpoint types)
+from mmdpal.utils import silence_stack_deprecations
 
 
 def extract_student(src: str, ema: bool = False) -> dict:
@@ -85,4 +86,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()

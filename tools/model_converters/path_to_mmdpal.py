@@ -16,7 +16,8 @@ import os.path as osp
 import torch
 
 from mmdpal.models.teachers.converters import convert_timm_vit
-from mmdpal.utils import load_third_party_checkpoint
+from mmdpal.utils import (load_third_party_checkpoint,
+                          silence_stack_deprecations)
 
 
 def main():
@@ -42,4 +43,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()
