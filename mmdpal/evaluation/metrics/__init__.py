@@ -1,8 +1,10 @@
 from .attribute_metric import (PedestrianAttributeMetric,
+                               PositiveRatioBCEMetric,
                                pedestrian_attribute_scores)
 from .reid_metric import ReIDMetric, reid_ranking_scores
 
 __all__ = [
-    'PedestrianAttributeMetric', 'pedestrian_attribute_scores', 'ReIDMetric',
+    'PedestrianAttributeMetric', 'PositiveRatioBCEMetric',
+    'pedestrian_attribute_scores', 'ReIDMetric',
     'reid_ranking_scores'
 ]
