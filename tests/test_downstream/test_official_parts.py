@@ -12,9 +12,9 @@ import torch.nn.functional as F
 
 from mmdpal.engine import SelfCorrectionHook, TimmCosineLR
 from mmdpal.evaluation import PositiveRatioBCEMetric
-from mmdpal.models import (BNNeckReIDHead, CE2PHead, CE2PLoss,
-                           ParsingTTAModel, PositiveRatioBCELoss,
-                           SoftMarginTripletLoss, parsing_edges)
+from mmdpal.models import (BNNeckReIDHead, CE2PHead, CE2PLoss, ParsingTTAModel,
+                           PositiveRatioBCELoss, SoftMarginTripletLoss,
+                           parsing_edges)
 
 
 # ------------------------------------------------------------------ ReID ----
@@ -42,8 +42,8 @@ def test_soft_margin_triplet_equals_theirs():
     feats = torch.randn(6, 4, dtype=torch.float64)
     labels = [0, 0, 1, 1, 2, 2]
     loss = SoftMarginTripletLoss()(feats, torch.tensor(labels))
-    assert loss.item() == pytest.approx(ref_soft_margin_triplet(
-        feats, labels), rel=1e-9)
+    assert loss.item() == pytest.approx(
+        ref_soft_margin_triplet(feats, labels), rel=1e-9)
     assert SoftMarginTripletLoss(loss_weight=2.)(
         feats, torch.tensor(labels)).item() == pytest.approx(2 * loss.item())
 
@@ -70,9 +70,8 @@ def test_bnneck_head_equals_theirs():
         loss_cls=dict(type='mmpretrain.CrossEntropyLoss'),
         loss_triplet=dict(type='mmdpal.SoftMarginTripletLoss'))
     head.init_weights()
-    assert [n for n, _ in head.named_parameters()] == [
-        'bn.weight', 'bn.bias', 'classifier.weight'
-    ]
+    assert [n for n, _ in head.named_parameters()
+            ] == ['bn.weight', 'bn.bias', 'classifier.weight']
     assert not head.bn.bias.requires_grad
     assert head.classifier.weight.std().item() < 0.005  # N(0, 0.001^2)
     with torch.no_grad():
@@ -131,13 +130,12 @@ def test_timm_cosine_lr_equals_theirs():
         init, lr_min = 0.01 * base, 0.002 * base
         if t < 20:
             return init + t * (lr_max - init) / 20
-        return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(
-            math.pi * t / 120))
+        return lr_min + 0.5 * (lr_max - lr_min) * (1 +
+                                                   math.cos(math.pi * t / 120))
 
     for epoch in range(1, 121):
         for _ in range(epoch_iters):
-            for group, lr_max in zip(optimizer.param_groups,
-                                     (base, 2 * base)):
+            for group, lr_max in zip(optimizer.param_groups, (base, 2 * base)):
                 assert group['lr'] == pytest.approx(
                     timm_get_lr(epoch - 1, lr_max), rel=1e-12)
             optimizer.step()
@@ -169,8 +167,9 @@ def test_positive_ratio_bce_equals_theirs():
     with pytest.raises(RuntimeError, match='PositiveRatioHook'):
         loss(logits, targets)
     loss.pos_ratio.copy_(torch.tensor(ratio, dtype=torch.float64))
-    assert loss(logits, targets, avg_factor=3).item() == pytest.approx(
-        ref_weighted_bce(logits, targets, ratio), rel=1e-12)
+    assert loss(
+        logits, targets, avg_factor=3).item() == pytest.approx(
+            ref_weighted_bce(logits, targets, ratio), rel=1e-12)
     assert 'pos_ratio' in loss.state_dict()  # tested checkpoints bring it
 
     # the validation loss (their ReduceLROnPlateau monitor), from the
@@ -178,9 +177,9 @@ def test_positive_ratio_bce_equals_theirs():
     metric = PositiveRatioBCEMetric()
     metric.pos_ratio = torch.tensor(ratio, dtype=torch.float64)
     metric.process([], [
-        dict(pred_score=logits[i].sigmoid(), gt_label=targets[i].nonzero()[:,
-                                                                        0])
-        for i in range(3)
+        dict(
+            pred_score=logits[i].sigmoid(),
+            gt_label=targets[i].nonzero()[:, 0]) for i in range(3)
     ])
     assert metric.compute_metrics(metric.results)['loss'] == pytest.approx(
         ref_weighted_bce(logits, targets, ratio), rel=1e-9)
@@ -283,8 +282,10 @@ def ref_criterion(parsings, edge, labels, soft=None):
         return F.interpolate(x, size=size, mode='bilinear', align_corners=True)
 
     labels = labels.clone()
-    edges = [v for b in range(len(labels))
-             for row in ref_edges(labels[b].tolist()) for v in row]
+    edges = [
+        v for b in range(len(labels)) for row in ref_edges(labels[b].tolist())
+        for v in row
+    ]
     pos, neg = edges.count(1), edges.count(0)
     weights = [pos / (pos + neg), neg / (pos + neg)]
     lovasz = ce = 0.
@@ -293,8 +294,8 @@ def ref_criterion(parsings, edge, labels, soft=None):
         flat = labels.reshape(-1).tolist()
         probs = pixels(pred.softmax(1))
         valid = [i for i, y in enumerate(flat) if y != 255]
-        lovasz += 0.5 * ref_lovasz([probs[i] for i in valid],
-                                   [flat[i] for i in valid])
+        lovasz += 0.5 * ref_lovasz([probs[i]
+                                    for i in valid], [flat[i] for i in valid])
         if soft is None:
             terms = []
             for i in valid:
@@ -312,13 +313,12 @@ def ref_criterion(parsings, edge, labels, soft=None):
     if soft is None:
         num = den = 0.
         for x, y in zip(pixels(edge), edges):
-            num += weights[y] * (math.log(sum(math.exp(v)
-                                              for v in x)) - x[y])
+            num += weights[y] * (math.log(sum(math.exp(v) for v in x)) - x[y])
             den += weights[y]
         edge_loss = num / den
     else:
-        onehot = F.one_hot(
-            torch.tensor(edges).reshape(labels.shape), 2).permute(0, 3, 1, 2)
+        onehot = F.one_hot(torch.tensor(edges).reshape(labels.shape),
+                           2).permute(0, 3, 1, 2)
         target = (1 - alpha) * up(soft[1]) + alpha * onehot
         edge_loss = ref_kl(edge, target, labels.reshape(-1).tolist())
     return dict(loss_lovasz=lovasz, loss_ce=ce, loss_edge=edge_loss)
@@ -361,8 +361,8 @@ def test_ce2p_head_shapes_and_prediction():
     pred = head.predict(maps, [dict(img_shape=(48, 32))] * 2)
     assert torch.allclose(
         pred,
-        F.interpolate(fused, size=(48, 32), mode='bilinear',
-                      align_corners=True))
+        F.interpolate(
+            fused, size=(48, 32), mode='bilinear', align_corners=True))
 
 
 def test_parsing_tta_averages_raw_logits_with_left_right_swapped():
@@ -480,3 +480,40 @@ def test_self_correction_cycles_equal_theirs():
         assert torch.allclose(p, q)
     mean, _ = re_estimated(averaged)
     assert torch.allclose(model.decode_head.bn.running_mean, mean)
+
+
+def test_lip_official_schedule_equals_theirs():
+    """The official LIP config's schedulers, epoch by epoch, against
+    utils/warmup_scheduler.py SGDRScheduler (--learning-rate 7e-4
+    --lr_divider 500 --cyclelr_divider 2 --warmup_epochs 30 --epochs 150
+    --schp-start 120, cycles of 10)."""
+    from mmdpal_testing import REPO
+    from mmengine.config import Config
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = Config.fromfile(
+        f'{REPO}/configs/downstream/mmseg/'
+        'dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official.py')
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=cfg.lr)
+    schedulers = [
+        PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer))
+        for s in cfg.param_scheduler
+    ]
+
+    def sgdr(t, base=7e-4):
+        eta_min = base / 500
+        if t < 30:
+            return eta_min + t * (base - eta_min) / 30
+        if t < 120:
+            return eta_min + (base - eta_min) * (1 +
+                                                 math.cos(math.pi *
+                                                          (t - 30) / 90)) / 2
+        return eta_min + (base / 2 - eta_min) * (1 + math.cos(math.pi * (
+            (t - 120) % 10) / 10)) / 2
+
+    for epoch in range(150):
+        assert optimizer.param_groups[0]['lr'] == pytest.approx(
+            sgdr(epoch), rel=1e-9), epoch
+        optimizer.step()
+        for scheduler in schedulers:
+            scheduler.step()

@@ -8,7 +8,8 @@ _base_ = './mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128_official.py'
 
 num_attributes = 35
 model = dict(
-    head=dict(num_classes=num_attributes, loss=dict(num_classes=num_attributes)))
+    head=dict(
+        num_classes=num_attributes, loss=dict(num_classes=num_attributes)))
 
 peta_zs = dict(
     type='mmdpal.PETA', data_root='data/PETA/', ann_file='dataset_zs_run0.pkl')

@@ -45,8 +45,8 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=lr, weight_decay=0.))
 param_scheduler = [
     # end 31: mmengine's LinearLR reaches lr at its last step + 1
-    dict(type='LinearLR', start_factor=1 / 500, by_epoch=True, begin=0,
-         end=31),
+    dict(
+        type='LinearLR', start_factor=1 / 500, by_epoch=True, begin=0, end=31),
     dict(
         type='CosineAnnealingLR',
         T_max=90,
@@ -74,14 +74,15 @@ tta_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
         type='TestTimeAug',
-        transforms=[[dict(type='Resize', scale=(384, 576), keep_ratio=True)],
-                    [
-                        dict(type='Resize', scale_factor=r, keep_ratio=True)
-                        for r in (0.5, 0.75, 1.0, 1.25, 1.5)
-                    ],
-                    [
-                        dict(type='RandomFlip', prob=0., direction='horizontal'),
-                        dict(type='RandomFlip', prob=1., direction='horizontal')
-                    ], [dict(type='LoadAnnotations')],
-                    [dict(type='PackSegInputs')]])
+        transforms=[
+            [dict(type='Resize', scale=(384, 576), keep_ratio=True)],
+            [
+                dict(type='Resize', scale_factor=r, keep_ratio=True)
+                for r in (0.5, 0.75, 1.0, 1.25, 1.5)
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]
+        ])
 ]

@@ -28,8 +28,7 @@ optim_wrapper = dict(
     type='AmpOptimWrapper',
     dtype='float16',
     loss_scale='dynamic',
-    optimizer=dict(
-        _delete_=True, type='AdamW', lr=base_lr, weight_decay=1e-4),
+    optimizer=dict(_delete_=True, type='AdamW', lr=base_lr, weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'bias': dict(lr_mult=2.0)}))
 # timm's cosine with 20 warm-up epochs, stepped per epoch, from 0.01 x lr,
 # down to 0.002 x lr (solver/scheduler_factory.py)

@@ -20,10 +20,6 @@ val_dataloader = dict(dataset=dict(type='mmdpal.MSMT17', data_root=data_root))
 test_dataloader = val_dataloader
 
 epoch_iters = 127
-param_scheduler = [
-    dict(
-        _base_.param_scheduler[0],
-        epoch_iters=epoch_iters)
-]
+param_scheduler = [dict(_base_.param_scheduler[0], epoch_iters=epoch_iters)]
 train_cfg = dict(max_iters=120 * epoch_iters, val_interval=10 * epoch_iters)
 default_hooks = dict(checkpoint=dict(interval=10 * epoch_iters))

@@ -40,8 +40,8 @@ class SelfCorrectionHook(Hook):
         cycle_epochs (int): Epochs between cycles.
     """
 
-    priority = 'NORMAL'  # before CheckpointHook: the epoch's checkpoint
-    # holds the cycle's result
+    # before CheckpointHook: the epoch's checkpoint holds the cycle's result
+    priority = 'NORMAL'
 
     def __init__(self, start_epoch: int, cycle_epochs: int):
         self.start_epoch = start_epoch
@@ -63,7 +63,9 @@ class SelfCorrectionHook(Hook):
             self.cycle = self._loaded['cycle']
             self.schp.train(self.cycle >= 1)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         if self.cycle < 1:
             return

@@ -24,8 +24,8 @@ def timm_cosine_lr(t: int, base_lr: float, warmup_lr: float, eta_min: float,
     """
     if t < warmup_epochs:
         return warmup_lr + t * (base_lr - warmup_lr) / warmup_epochs
-    return eta_min + 0.5 * (base_lr - eta_min) * (
-        1 + math.cos(math.pi * t / max_epochs))
+    cosine = 1 + math.cos(math.pi * t / max_epochs)
+    return eta_min + 0.5 * (base_lr - eta_min) * cosine
 
 
 @PARAM_SCHEDULERS.register_module()

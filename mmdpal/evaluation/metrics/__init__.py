@@ -5,6 +5,5 @@ from .reid_metric import ReIDMetric, reid_ranking_scores
 
 __all__ = [
     'PedestrianAttributeMetric', 'PositiveRatioBCEMetric',
-    'pedestrian_attribute_scores', 'ReIDMetric',
-    'reid_ranking_scores'
+    'pedestrian_attribute_scores', 'ReIDMetric', 'reid_ranking_scores'
 ]

@@ -71,9 +71,10 @@ class BNNeckReIDHead(BaseModule):
             triplet_loss=self.loss_triplet(feats, labels),
             ce_loss=self.loss_cls(scores, labels))
         accuracies = Accuracy.calculate(scores, labels, topk=self.topk)
-        losses.update(
-            {f'accuracy_top-{k}': a
-             for k, a in zip(self.topk, accuracies)})
+        losses.update({
+            f'accuracy_top-{k}': a
+            for k, a in zip(self.topk, accuracies)
+        })
         return losses
 
     def predict(self,

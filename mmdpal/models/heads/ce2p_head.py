@@ -33,7 +33,10 @@ class PSPContext(nn.Module):
     """SCHP's ``PSPModule``: pooled (1, 2, 3, 6) 1x1 branches, up-sampled and
     concatenated with the input, then a 3x3 conv."""
 
-    def __init__(self, in_channels: int, channels: int, norm_cfg: dict,
+    def __init__(self,
+                 in_channels: int,
+                 channels: int,
+                 norm_cfg: dict,
                  sizes: Sequence[int] = (1, 2, 3, 6)):
         super().__init__()
         self.stages = nn.ModuleList([
@@ -161,7 +164,9 @@ class CE2PHead(BaseModule):
         fused = self.fusion(torch.cat([parsing_fea] + edge_feas, 1))
         return parsing, fused, edge
 
-    def loss(self, inputs: Sequence[torch.Tensor], batch_data_samples: list,
+    def loss(self,
+             inputs: Sequence[torch.Tensor],
+             batch_data_samples: list,
              train_cfg=None) -> dict:
         parsing, fused, edge = self(inputs)
         labels = torch.stack([
@@ -174,9 +179,14 @@ class CE2PHead(BaseModule):
                     batch_data_samples[0].schp_cycle)
         return self.loss_decode([parsing, fused], edge, labels, soft)
 
-    def predict(self, inputs: Sequence[torch.Tensor], batch_img_metas: List[dict],
+    def predict(self,
+                inputs: Sequence[torch.Tensor],
+                batch_img_metas: List[dict],
                 test_cfg=None) -> torch.Tensor:
-        """The fused logits at the input size (B, num_classes, H, W)."""
-        fused = self(inputs)[1]
-        return F.interpolate(
-            fused, size=batch_img_metas[0]['img_shape'], **_UP)
+        """The fused logits (B, num_classes, H, W) at the size of the padded
+        batch, as mmseg's decode heads (its segmentor then removes the
+        padding)."""
+        meta = batch_img_metas[0]
+        size = meta['pad_shape'][:2] if 'pad_shape' in meta else \
+            meta['img_shape']
+        return F.interpolate(self(inputs)[1], size=size, **_UP)

@@ -44,8 +44,8 @@ def parsing_edges(labels: torch.Tensor,
     mark(edge[:, :-1, :-1], lab[:, :-1, :-1], lab[:, 1:, 1:],
          valid[:, :-1, :-1], valid[:, 1:, 1:])
     # (i, j + 1) vs (i + 1, j), marked at (i, j + 1)
-    mark(edge[:, :-1, 1:], lab[:, :-1, 1:], lab[:, 1:, :-1],
-         valid[:, :-1, 1:], valid[:, 1:, :-1])
+    mark(edge[:, :-1, 1:], lab[:, :-1, 1:], lab[:, 1:, :-1], valid[:, :-1, 1:],
+         valid[:, 1:, :-1])
     kernel = edge.new_ones(1, 1, edge_width, edge_width)
     edge = F.conv2d(edge[:, None], kernel, padding=1)[:, 0]
     return (edge != 0).long()
@@ -116,12 +116,13 @@ class CE2PLoss(nn.Module):
         self.ignore_index = ignore_index
         self.lovasz = MODELS.build(loss_lovasz)
 
-    def forward(self,
-                parsings: List[torch.Tensor],
-                edge: torch.Tensor,
-                labels: torch.Tensor,
-                soft: Optional[Tuple[torch.Tensor, torch.Tensor,
-                                     int]] = None) -> dict:
+    def forward(
+            self,
+            parsings: List[torch.Tensor],
+            edge: torch.Tensor,
+            labels: torch.Tensor,
+            soft: Optional[Tuple[torch.Tensor, torch.Tensor,
+                                 int]] = None) -> dict:
         """
         Args:
             parsings: The decoder's and the fused logits (B, K, h, w).

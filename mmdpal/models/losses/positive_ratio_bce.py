@@ -41,8 +41,8 @@ class PositiveRatioBCELoss(nn.Module):
     def __init__(self, num_classes: int, loss_weight: float = 1.0):
         super().__init__()
         self.loss_weight = loss_weight
-        self.register_buffer('pos_ratio', torch.full((num_classes, ),
-                                                     float('nan')))
+        self.register_buffer('pos_ratio',
+                             torch.full((num_classes, ), float('nan')))
 
     def forward(self,
                 logits: torch.Tensor,
