@@ -31,8 +31,8 @@ OFFICIAL = CONFIG.replace('.py', '_official.py')
 
 def tiny_official(folder):
     """tiny_lip.py with the official backbone outputs, CE2P head and losses,
-    optimiser, SCHP hook (one cycle at the end of the only epoch) and
-    multi-scale + flip test, fitted to the 32-dim, 4-block ViT."""
+    SCHP crops, optimiser, SCHP hook (one cycle at the end of the only epoch)
+    and multi-scale + flip test, fitted to the 32-dim, 4-block ViT."""
     return official_tiny_config(
         TINY,
         OFFICIAL,
@@ -40,8 +40,8 @@ def tiny_official(folder):
         copied=[
             'model.init_cfg.unused_keys', 'model.backbone.with_cls_token',
             'model.backbone.final_norm', 'model.neck', 'model.decode_head',
-            'model.auxiliary_head', 'optim_wrapper', 'custom_hooks',
-            'tta_model', 'tta_pipeline'
+            'model.auxiliary_head', 'train_dataloader.dataset.pipeline',
+            'optim_wrapper', 'custom_hooks', 'tta_model', 'tta_pipeline'
         ],
         fitted={
             'model.backbone.layer_cfgs': [{}] * 3 + [dict(num_heads=4)],
@@ -50,6 +50,7 @@ def tiny_official(folder):
             'model.decode_head.channels': 16,
             'model.decode_head.low_channels': 8,
             'model.decode_head.edge_channels': 8,
+            'train_dataloader.dataset.pipeline.2.crop_size': (96, 64),
             'custom_hooks.0.start_epoch': 1,
             'custom_hooks.0.cycle_epochs': 1,
             'tta_pipeline.1.transforms.0.0.scale': (64, 96),

@@ -517,3 +517,72 @@ def test_lip_official_schedule_equals_theirs():
         optimizer.step()
         for scheduler in schedulers:
             scheduler.step()
+
+
+def their_affine(center, scale_w, rot, out_size):
+    """utils/transforms.py get_affine_transform: three points (the centre,
+    a point up the rotated half width, a third at a right angle) matched
+    with cv2."""
+    import cv2
+    import numpy as np
+    out_h, out_w = out_size
+    sn, cs = math.sin(math.radians(rot)), math.cos(math.radians(rot))
+    src_dir = [0 * cs - (scale_w * -0.5) * sn, 0 * sn + (scale_w * -0.5) * cs]
+    src = np.zeros((3, 2), np.float32)
+    dst = np.zeros((3, 2), np.float32)
+    src[0] = center
+    src[1] = np.array(center) + src_dir
+    dst[0] = [(out_w - 1) * 0.5, (out_h - 1) * 0.5]
+    dst[1] = dst[0] + [0, (out_w - 1) * -0.5]
+    for points in (src, dst):
+        d = points[0] - points[1]
+        points[2] = points[1] + [-d[1], d[0]]
+    return cv2.getAffineTransform(src, dst)
+
+
+def test_schp_affine_crop_equals_theirs():
+    """datasets/datasets.py LIPDataSet: the whole image (its box fitted to
+    the crop's aspect) warped with the drawn scale and rotation; the label
+    nearest-sampled, 255 outside the image."""
+    import cv2
+    import numpy as np
+
+    from mmdpal.datasets.transforms import SCHPAffineCrop, person_affine_matrix
+    for rot in (0., 37.5, -80.):
+        assert np.allclose(
+            person_affine_matrix((40., 61.5), 123., rot, (96, 64)),
+            their_affine((40., 61.5), 123., rot, (96, 64)),
+            atol=1e-4)
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (120, 81, 3), dtype=np.uint8)
+    label = rng.integers(0, 20, (120, 81), dtype=np.uint8)
+    crop = SCHPAffineCrop(crop_size=(96, 64))
+    for seed in range(4):
+        np.random.seed(seed)
+        out = crop(
+            dict(
+                img=img.copy(),
+                gt_seg_map=label.copy(),
+                seg_fields=['gt_seg_map']))
+        np.random.seed(seed)  # their draws, in their order
+        scale = np.clip(np.random.randn() * 0.25 + 1, 0.75, 1.25)
+        rot = np.clip(np.random.randn() * 30, -60, 60) \
+            if np.random.rand() <= 0.6 else 0
+        box_w = 80.  # 80 x 119 is wider than 64:96: its height grows
+        trans = their_affine((40., 59.5), box_w * scale, rot, (96, 64))
+        expected_img = cv2.warpAffine(
+            img,
+            trans, (64, 96),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0))
+        expected_label = cv2.warpAffine(
+            label,
+            trans, (64, 96),
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=255)
+        assert out['img_shape'] == (96, 64)
+        assert np.abs(out['img'].astype(int) - expected_img).max() <= 1
+        assert (out['gt_seg_map'] != expected_label).mean() < 0.01

@@ -1,8 +1,9 @@
 # The authors' LIP protocol (Human-centric-Vision-Perception, HumanParsing:
 # train_eval.sh, a SCHP trainer) on mmseg, with the official student (12
 # heads in the last block): SCHP's CE2P head on the ViT's blocks 4, 8, 12,
-# CE + Lovasz + edge losses, self-correction cycles from epoch 120, batch 96,
-# AdamW 7e-4 without weight decay, and the multi-scale + flip test.
+# CE + Lovasz + edge losses, self-correction cycles from epoch 120, SCHP's
+# affine crops, batch 96, AdamW 7e-4 without weight decay, and the
+# multi-scale + flip test.
 # docs/downstream.md lists each difference from
 # dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384.py with its reason.
 #
@@ -32,8 +33,17 @@ model = dict(
         loss_decode=dict(type='mmdpal.CE2PLoss', num_classes=20)),
     auxiliary_head=None)
 
-# 8 x 12 = 96 images per step (theirs: 4 GPUs x 24)
-train_dataloader = dict(batch_size=12)
+# SCHP's crop: the whole image warped onto 576x384, scale x [0.75, 1.25],
+# rotation N(0, 30) on 60% of the images, flip with left / right swapped, no
+# colour change; 8 x 12 = 96 images per step (theirs: 4 GPUs x 24)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='mmdpal.SCHPAffineCrop', crop_size=_base_.crop_size),
+    dict(type='RandomFlip', prob=0.5, swap_seg_labels=_base_.flip_pairs),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(batch_size=12, dataset=dict(pipeline=train_pipeline))
 
 # AdamW 7e-4, no weight decay; per epoch: linear warm-up from lr / 500 for
 # 30 epochs, cosine down to lr / 500 at epoch 120, then 10-epoch cosine
