@@ -365,6 +365,47 @@ def test_ce2p_head_shapes_and_prediction():
             fused, size=(48, 32), mode='bilinear', align_corners=True))
 
 
+def test_ce2p_head_loss_takes_the_schp_targets_of_its_samples():
+    """CE2PHead.loss: its three outputs into CE2PLoss with the labels of the
+    data samples, and, in SCHP cycles, the SCHP logits and cycle count that
+    SelfCorrectionHook put in them."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    torch.manual_seed(0)
+    head = CE2PHead(
+        in_channels=8,
+        num_classes=5,
+        norm_cfg=dict(type='BN'),
+        channels=16,
+        low_channels=4,
+        edge_channels=4,
+        loss_decode=dict(type='mmdpal.CE2PLoss', num_classes=5))
+    head.eval()  # no dropout: the same outputs twice
+    maps = [torch.randn(2, 8, 2, 2) for _ in range(3)]
+    labels = parsing_labels(size=(8, 8))
+    samples = []
+    for b in range(2):
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=labels[b][None])
+        samples.append(sample)
+    parsing, fused, edge = head(maps)
+    plain = head.loss(maps, samples)
+    expected = head.loss_decode([parsing, fused], edge, labels)
+    for key in expected:
+        assert torch.allclose(plain[key], expected[key]), key
+
+    soft = (torch.randn(2, 5, 8, 8), torch.randn(2, 2, 8, 8), 3)
+    for b, sample in enumerate(samples):
+        sample.schp_parsing = soft[0][b]
+        sample.schp_edge = soft[1][b]
+        sample.schp_cycle = 3
+    cycled = head.loss(maps, samples)
+    expected = head.loss_decode([parsing, fused], edge, labels, soft)
+    for key in expected:
+        assert torch.allclose(cycled[key], expected[key]), key
+    assert not torch.allclose(cycled['loss_ce'], plain['loss_ce'])
+
+
 def test_parsing_tta_averages_raw_logits_with_left_right_swapped():
     """evaluate.py multi_scale_testing: the flipped image's logits with
     channels (14, 15), ... swapped, averaged with the others' raw logits."""
