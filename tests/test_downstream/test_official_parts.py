@@ -324,6 +324,19 @@ def ref_criterion(parsings, edge, labels, soft=None):
     return dict(loss_lovasz=lovasz, loss_ce=ce, loss_edge=edge_loss)
 
 
+def tiny_ce2p_head():
+    """A CE2P head on 8-channel maps, 5 classes, in eval mode."""
+    head = CE2PHead(
+        in_channels=8,
+        num_classes=5,
+        norm_cfg=dict(type='BN'),
+        channels=16,
+        low_channels=4,
+        edge_channels=4,
+        loss_decode=dict(type='mmdpal.CE2PLoss', num_classes=5))
+    return head.eval()
+
+
 @pytest.mark.parametrize('cycle', [None, 1, 2])
 def test_ce2p_loss_equals_theirs(cycle):
     """CE + Lovasz on both parsing outputs and the balanced edge CE; in
@@ -345,15 +358,7 @@ def test_ce2p_loss_equals_theirs(cycle):
 def test_ce2p_head_shapes_and_prediction():
     """Blocks 4, 8, 12 (stride 16) in; parsing, fused and edge logits at
     stride 4 out; the prediction is the fused logits at the input size."""
-    head = CE2PHead(
-        in_channels=8,
-        num_classes=5,
-        norm_cfg=dict(type='BN'),
-        channels=16,
-        low_channels=4,
-        edge_channels=4,
-        loss_decode=dict(type='mmdpal.CE2PLoss', num_classes=5))
-    head.eval()
+    head = tiny_ce2p_head()
     maps = [torch.randn(2, 8, 3, 2) for _ in range(3)]
     parsing, fused, edge = head(maps)
     assert parsing.shape == fused.shape == (2, 5, 12, 8)
@@ -372,15 +377,7 @@ def test_ce2p_head_loss_takes_the_schp_targets_of_its_samples():
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     torch.manual_seed(0)
-    head = CE2PHead(
-        in_channels=8,
-        num_classes=5,
-        norm_cfg=dict(type='BN'),
-        channels=16,
-        low_channels=4,
-        edge_channels=4,
-        loss_decode=dict(type='mmdpal.CE2PLoss', num_classes=5))
-    head.eval()  # no dropout: the same outputs twice
+    head = tiny_ce2p_head()  # eval: no dropout, the same outputs twice
     maps = [torch.randn(2, 8, 2, 2) for _ in range(3)]
     labels = parsing_labels(size=(8, 8))
     samples = []
