@@ -193,6 +193,19 @@ def test_missing_student_checkpoint_fails_train_py(tmp_path):
     assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
 
 
+@pytest.mark.slow
+def test_tta_needs_a_tta_model(tmp_path):
+    """tools/test.py --tta on a config without tta_model / tta_pipeline (our
+    default LIP recipe): one error naming the config, before any model."""
+    checkpoint = tmp_path / 'epoch_1.pth'
+    checkpoint.write_bytes(b'')
+    result = run_tool(['tools/test.py', TINY, str(checkpoint), '--tta'])
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith('ValueError') and TINY in error
+    assert 'tta_model' in error and '_official.py' in error
+
+
 def miou_of_pngs(pred_dir, label_paths):
     """mIoU / mAcc / aAcc (in %) of the predicted PNGs against the labels,
     computed here from the files."""
