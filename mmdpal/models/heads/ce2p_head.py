@@ -90,8 +90,6 @@ class CE2PHead(BaseModule):
         edge_channels (int): Edge branch width (theirs: 192 for ViT-Ti).
             Defaults to 192.
         loss_decode (dict): Defaults to ``mmdpal.CE2PLoss``.
-        align_corners (bool): For mmseg's segmentor (the resizes of the
-            prediction to the image). Defaults to True, as theirs.
         init_cfg: Defaults to None: torch's default init, as theirs.
     """
 
@@ -103,12 +101,13 @@ class CE2PHead(BaseModule):
                  low_channels: int = 192,
                  edge_channels: int = 192,
                  loss_decode: dict = dict(type='mmdpal.CE2PLoss'),
-                 align_corners: bool = True,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.num_classes = num_classes
         self.out_channels = num_classes
-        self.align_corners = align_corners
+        # read by mmseg's segmentor for its resizes of the prediction: all
+        # of theirs use align_corners=True
+        self.align_corners = True
         self.in_norms = nn.ModuleList(
             [nn.LayerNorm(in_channels, eps=1e-6) for _ in range(3)])
         self.context = PSPContext(in_channels, channels, norm_cfg)

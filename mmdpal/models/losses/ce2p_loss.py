@@ -11,14 +11,13 @@ _UP = dict(mode='bilinear', align_corners=True)
 
 
 def parsing_edges(labels: torch.Tensor,
-                  edge_width: int = 3,
                   ignore_index: int = 255) -> torch.Tensor:
     """The edge map of parsing labels, as SCHP generates its edge targets
     (HumanParsing/datasets/target_generation.py ``generate_edge_tensor``):
     a pixel is on an edge where its label differs from its lower, right,
     lower-right or lower-left neighbour (neither being ``ignore_index``),
-    marked on the second pixel of each pair as theirs; the map is then
-    dilated by an ``edge_width`` square (zero-padded by 1).
+    marked on the pixel of each pair that theirs marks; the map is then
+    dilated by a 3x3 square (their ``edge_width=3``).
 
     Args:
         labels (Tensor): (B, H, W) class indices.
@@ -46,7 +45,7 @@ def parsing_edges(labels: torch.Tensor,
     # (i, j + 1) vs (i + 1, j), marked at (i, j + 1)
     mark(edge[:, :-1, 1:], lab[:, :-1, 1:], lab[:, 1:, :-1], valid[:, :-1, 1:],
          valid[:, 1:, :-1])
-    kernel = edge.new_ones(1, 1, edge_width, edge_width)
+    kernel = edge.new_ones(1, 1, 3, 3)
     edge = F.conv2d(edge[:, None], kernel, padding=1)[:, 0]
     return (edge != 0).long()
 
