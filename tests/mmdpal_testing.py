@@ -2,6 +2,7 @@
 every conftest.py as ``conftest``): tiny pretraining data and teacher, tiny
 DPAL students, downstream fixtures in the real file formats (COCO keypoints
 json + jpg, CrowdHuman .odgt + jpg, LIP jpg + png) and runs of the tools."""
+import copy
 import glob
 import json
 import math
@@ -462,12 +463,14 @@ def train_from_student(config,
                        student,
                        pos_embed_resize=None,
                        checkpoint='epoch_1.pth',
-                       cls_token_used=False):
+                       cls_token_used=False,
+                       unused=None):
     """``tools/train.py CONFIG`` for two iterations from the student, and the
     checks every chain shares: every student tensor loaded (all but the class
     token, logged as such, unless ``cls_token_used``: the ReID and attribute
-    models embed with it), the position grid resized as expected, finite
-    losses, and fine-tuning started from the student (two small steps away).
+    models embed with it; all but ``unused`` when given), the position grid
+    resized as expected, finite losses, and fine-tuning started from the
+    student (two small steps away).
 
     Returns:
         str: The checkpoint written after the two iterations (``checkpoint``
@@ -480,11 +483,15 @@ def train_from_student(config,
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     log = train_log(work)
-    num_loaded = len(state) if cls_token_used else len(state) - 1
-    assert (f'StrictPretrained: loaded all {num_loaded} tensors of '
-            'model.backbone') in log
-    assert ('unused by the model (as expected): cls_token'
-            in log) != cls_token_used
+    if unused is None:
+        unused = () if cls_token_used else ('cls_token', )
+    assert (f'StrictPretrained: loaded all {len(state) - len(unused)} '
+            'tensors of model.backbone') in log
+    if unused:
+        assert ('unused by the model (as expected): ' + ', '.join(unused)
+                in log)
+    else:
+        assert 'unused by the model' not in log
     if pos_embed_resize is not None:
         assert f'pos_embed: {pos_embed_resize}' in log
     losses = train_losses(work)
@@ -502,17 +509,44 @@ def evaluate_checkpoint(config,
                         checkpoint,
                         work,
                         data_options,
-                        extra_options=()):
-    """``tools/test.py CONFIG CHECKPOINT`` on the chain's fixtures; returns
-    the metrics it wrote with ``--out``."""
+                        extra_options=(),
+                        tta=False):
+    """``tools/test.py CONFIG CHECKPOINT`` (``--tta``: with the config's
+    test-time augmentation) on the chain's fixtures; returns the metrics it
+    wrote with ``--out``."""
     out = osp.join(work, 'metrics.json')
     result = run_tool([
         'tools/test.py', config, checkpoint, '--work-dir', work, '--out', out,
-        '--cfg-options', *data_options, *extra_options
+        *(['--tta'] if tta else []), '--cfg-options', *data_options,
+        *extra_options
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out) as f:
         return json.load(f)
+
+
+def official_tiny_config(tiny, official, path, copied, fitted):
+    """A chain test's shrunk config ``tiny`` with the authors' protocol of
+    ``official`` (configs/downstream/*/*_official.py): the keys ``copied``
+    (dotted paths) taken from it, then ``fitted`` (dotted keys, as
+    ``--cfg-options``) fitting them to the tiny model; written to ``path``
+    for tools/train.py and tools/test.py.
+
+    Returns:
+        str: ``path``.
+    """
+    from mmengine.config import Config
+    cfg = Config.fromfile(tiny)
+    source = Config.fromfile(official)
+    for key in copied:
+        *parents, last = key.split('.')
+        into, src = cfg, source
+        for part in parents:
+            into, src = into[part], src[part]
+        into[last] = copy.deepcopy(src[last])
+    cfg.merge_from_dict(fitted)
+    cfg.dump(path)
+    return path
 
 
 def build_with_student(config, scope, student_path):
@@ -865,13 +899,15 @@ def outputs_per_image(config, scope, student_path, checkpoint, dataset,
     tools/test.py reported: ``forward(model, inputs)`` of each image."""
     from mmengine.config import Config
     from mmengine.dataset import Compose, pseudo_collate
+    from mmengine.registry import DefaultScope
     cfg = Config.fromfile(config)
     model = build_with_student(config, scope, student_path)
     model.load_state_dict(
         torch.load(checkpoint, map_location='cpu',
                    weights_only=True)['state_dict'])
     model.eval()
-    pipeline = Compose(cfg.test_pipeline)
+    with DefaultScope.overwrite_default_scope(scope):
+        pipeline = Compose(cfg.test_pipeline)
     outputs = []
     with torch.no_grad():
         for i in range(len(dataset)):

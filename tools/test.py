@@ -2,7 +2,11 @@
 mmseg configs included). The registry scope is taken from the config.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}] [--tta]
+
+--tta tests with the config's ``tta_model`` and ``tta_pipeline`` (e.g. the
+multi-scale + flip test of configs/downstream/mmseg/*_official.py), as
+mmseg's tools/test.py does.
 
 Several processes: tools/dist_test.sh (torchrun) or tools/slurm_test.sh
 (srun); the results of all ranks are gathered once before the metrics are
@@ -39,6 +43,10 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help="test with the config's tta_model and tta_pipeline")
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -63,6 +71,14 @@ def main():
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise ValueError(
+                f'{args.config} has no tta_model / tta_pipeline: --tta needs '
+                'both (e.g. configs/downstream/mmseg/*_official.py)')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
 
     # without CUDA: gloo process group, DDP wrapper without device ids
     setup_cpu_distributed(cfg)

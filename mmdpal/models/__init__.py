@@ -1,6 +1,8 @@
 from .algorithms import *  # noqa: F401,F403
 from .decoders import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403
 from .teachers import *  # noqa: F401,F403
 from .utils import *  # noqa

@@ -10,14 +10,16 @@ scipy; Jia et al.'s PETA-zs pickle, read without easydict); the real
 configs build and load the student strictly.
 """
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
 import torch
 from mmdpal_testing import (PETA_ZS_SPLIT, REPO, TINY_CONFIGS,
                             build_with_student, evaluate_checkpoint,
-                            outputs_per_image, train_from_student,
-                            write_pa100k, write_peta)
+                            official_tiny_config, outputs_per_image,
+                            train_from_student, train_log, write_pa100k,
+                            write_peta)
 from mmengine.config import Config
 
 from mmdpal.datasets import PA100K, PETA
@@ -35,17 +37,47 @@ TINY = {
     'peta-zs': osp.join(TINY_CONFIGS, 'tiny_peta_zs.py'),
 }
 NUM_ATTRIBUTES = {'pa100k': 26, 'peta-zs': 35}
+# the authors' protocol (attribute_recognition, docs/downstream.md)
+OFFICIAL = {
+    name: config.replace('.py', '_official.py')
+    for name, config in CONFIGS.items()
+}
 
 
-@pytest.mark.parametrize('name', CONFIGS)
-def test_config_loads_the_student_strictly(vit_ti_student, name):
+def tiny_official(name, folder):
+    """The tiny chain config with the loss, hooks, optimiser, schedule and
+    metrics of the official config; 4 heads in the last of the 4 blocks."""
+    return official_tiny_config(
+        TINY[name],
+        OFFICIAL[name],
+        osp.join(folder, f'tiny_{name}_official.py'),
+        copied=[
+            'model.head.loss', 'model.head.init_cfg', 'custom_hooks',
+            'optim_wrapper', 'param_scheduler', 'val_evaluator',
+            'test_evaluator'
+        ],
+        fitted={
+            'model.backbone.layer_cfgs': [{}] * 3 + [dict(num_heads=4)],
+            'train_dataloader.drop_last': True
+        })
+
+
+@pytest.mark.parametrize('name,protocol,epochs,last_heads',
+                         [('pa100k', 'default', 25, 6),
+                          ('peta-zs', 'default', 25, 6),
+                          ('pa100k', 'official', 30, 12),
+                          ('peta-zs', 'official', 22, 12)])
+def test_config_loads_the_student_strictly(vit_ti_student, name, protocol,
+                                           epochs, last_heads):
     """Every student tensor, the class token included, goes into the
     256x128 ViT; one sigmoid output per attribute on its class token; the
-    Table 7 recipe (lr 1e-4, 25 epochs) and the PAR metric."""
+    Table 7 recipe (lr 1e-4, 25 epochs) or the authors' (30 / 22 epochs, 12
+    heads in the last block) and the PAR metric."""
+    config = CONFIGS[name] if protocol == 'default' else OFFICIAL[name]
     path, student = vit_ti_student
-    cfg = Config.fromfile(CONFIGS[name])
+    cfg = Config.fromfile(config)
     assert cfg.model.init_cfg.type == 'mmdpal.StrictPretrained'
-    model = build_with_student(CONFIGS[name], 'mmpretrain', path)
+    model = build_with_student(config, 'mmpretrain', path)
     backbone = model.backbone.state_dict()
     assert set(backbone) == set(student)
     for key in student:
@@ -54,9 +86,13 @@ def test_config_loads_the_student_strictly(vit_ti_student, name):
     with torch.no_grad():
         scores = model.predict(torch.rand(2, 3, 256, 128))
     assert scores[0].pred_score.shape == (NUM_ATTRIBUTES[name], )
+    assert model.backbone.layers[-1].attn.num_heads == last_heads
     assert cfg.optim_wrapper.optimizer.lr == 1e-4
-    assert cfg.train_cfg.max_epochs == 25
-    assert cfg.test_evaluator.type == 'mmdpal.PedestrianAttributeMetric'
+    assert cfg.train_cfg.max_epochs == epochs
+    metrics = cfg.test_evaluator
+    assert 'mmdpal.PedestrianAttributeMetric' in (
+        [m.type
+         for m in metrics] if isinstance(metrics, list) else [metrics.type])
 
 
 def build_datasets(name, root):
@@ -99,47 +135,73 @@ def test_config_pipelines_on_a_peta_folder(tmp_path):
 
 
 def pa100k_test_set(root):
-    """The test images and their labels, as written."""
+    """The test images, their labels and the training labels, as written
+    (training: train + val)."""
     written = write_pa100k(root)
-    return PA100K(data_root=root, split='test'), written['test'][1]
+    train = np.concatenate([written['train'][1], written['val'][1]])
+    return PA100K(data_root=root, split='test'), written['test'][1], train
 
 
 def peta_zs_test_set(root):
-    """The test images and their 35 evaluated labels (2 read as 0)."""
-    labels = write_peta(root)['labels'][PETA_ZS_SPLIT['test']]
-    labels = labels[:, PETA_EVAL_ATTRIBUTES]
-    assert np.any(labels == 2)  # so that the chain checks the 2 -> 0 reading
-    return PETA(data_root=root, split='test'), labels == 1
+    """The test images, their 35 evaluated labels (2 read as 0) and those
+    of the training split (trainval)."""
+    labels = write_peta(root)['labels'][:, PETA_EVAL_ATTRIBUTES]
+    test = labels[PETA_ZS_SPLIT['test']]
+    assert np.any(test == 2)  # so that the chain checks the 2 -> 0 reading
+    trainval = PETA_ZS_SPLIT['train'] + PETA_ZS_SPLIT['val']
+    return (PETA(data_root=root,
+                 split='test'), test == 1, labels[trainval] == 1)
 
 
 TEST_SETS = {'pa100k': pa100k_test_set, 'peta-zs': peta_zs_test_set}
 
 
+def weighted_bce_of_scores(scores, labels, ratio):
+    """The authors' PAR loss (exp(1 - r) / exp(r) weighted BCE summed over
+    the attributes) of each image's probabilities, averaged over images."""
+    p = np.clip(scores.astype(np.float64), 1e-7, 1 - 1e-7)
+    bce = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    weights = np.exp(np.where(labels, 1 - ratio, ratio))
+    return float((weights * bce).sum(1).mean())
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize('protocol', ['default', 'official'])
 @pytest.mark.parametrize('name', CONFIGS)
-def test_attribute_chain_train_then_test(tmp_path, tiny_student, name):
+def test_attribute_chain_train_then_test(tmp_path, tiny_student, name,
+                                         protocol):
+    tiny = TINY[name] if protocol == 'default' else tiny_official(
+        name, str(tmp_path))
     root = str(tmp_path / name)
-    test_set, labels = TEST_SETS[name](root)
+    test_set, labels, train_labels = TEST_SETS[name](root)
     options = [
         f'{split}_dataloader.dataset.data_root={root}'
         for split in ('train', 'val', 'test')
     ]
     work = str(tmp_path / 'work')
     checkpoint = train_from_student(
-        TINY[name], work, options, tiny_student, cls_token_used=True)
+        tiny, work, options, tiny_student, cls_token_used=True)
+    train_text = train_log(work)
 
-    metrics = evaluate_checkpoint(TINY[name], checkpoint, work, options)
-    assert set(metrics) == {
-        'par/mA', 'par/accuracy', 'par/precision', 'par/recall', 'par/F1'
-    }
-    assert all(0.0 <= v <= 1.0 for v in metrics.values()), metrics
+    metrics = evaluate_checkpoint(tiny, checkpoint, work, options)
+    par = {'par/mA', 'par/accuracy', 'par/precision', 'par/recall', 'par/F1'}
+    assert set(metrics) == (
+        par if protocol == 'default' else par | {'par/loss'})
+    assert all(0.0 <= metrics[k] <= 1.0 for k in par), metrics
     # the reported numbers are those of the tuned model's predictions
     scores = outputs_per_image(
-        TINY[name], 'mmpretrain', tiny_student[0], checkpoint, test_set,
+        tiny, 'mmpretrain', tiny_student[0], checkpoint, test_set,
         lambda model, inputs: model.predict(inputs)[0].pred_score)
-    expected = pedestrian_attribute_scores(
-        torch.stack(scores).numpy() >= 0.5, labels)
-    assert metrics == pytest.approx({
+    scores = torch.stack(scores).numpy()
+    expected = {
         f'par/{k}': v
-        for k, v in expected.items()
-    })
+        for k, v in pedestrian_attribute_scores(scores >= 0.5, labels).items()
+    }
+    if protocol == 'official':
+        # the loss was weighted by the training split's positive ratios
+        logged = re.search(r'positive ratios of the training set \[(.*)\]',
+                           train_text).group(1)
+        ratio = train_labels.mean(0)
+        assert np.array(logged.split(', '), float) == pytest.approx(ratio)
+        expected['par/loss'] = weighted_bce_of_scores(scores, labels, ratio)
+    assert metrics == pytest.approx(expected)

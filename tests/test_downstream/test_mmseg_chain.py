@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 from mmdpal_testing import (REPO, TINY_CONFIGS, build_with_student,
-                            evaluate_checkpoint, mmseg_data_options, run_tool,
-                            train_from_student, write_lip)
+                            evaluate_checkpoint, mmseg_data_options,
+                            official_tiny_config, run_tool, train_from_student,
+                            train_log, write_lip)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -24,6 +25,37 @@ CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmseg',
 LIP_BASE = osp.join(REPO, 'configs', '_base_', 'datasets', 'lip.py')
 TINY = osp.join(TINY_CONFIGS, 'tiny_lip.py')
 NUM_CLASSES = 20
+# the authors' protocol (HumanParsing, docs/downstream.md)
+OFFICIAL = CONFIG.replace('.py', '_official.py')
+
+
+def tiny_official(folder):
+    """tiny_lip.py with the official backbone outputs, CE2P head and losses,
+    SCHP crops, optimiser, SCHP hook (one cycle at the end of the only epoch)
+    and multi-scale + flip test, fitted to the 32-dim, 4-block ViT."""
+    return official_tiny_config(
+        TINY,
+        OFFICIAL,
+        osp.join(folder, 'tiny_lip_official.py'),
+        copied=[
+            'model.init_cfg.unused_keys', 'model.backbone.with_cls_token',
+            'model.backbone.final_norm', 'model.neck', 'model.decode_head',
+            'model.auxiliary_head', 'train_dataloader.dataset.pipeline',
+            'optim_wrapper', 'custom_hooks', 'tta_model', 'tta_pipeline'
+        ],
+        fitted={
+            'model.backbone.layer_cfgs': [{}] * 3 + [dict(num_heads=4)],
+            'model.backbone.out_indices': (1, 2, 3),
+            'model.decode_head.in_channels': 32,
+            'model.decode_head.channels': 16,
+            'model.decode_head.low_channels': 8,
+            'model.decode_head.edge_channels': 8,
+            'train_dataloader.dataset.pipeline.2.crop_size': (96, 64),
+            'custom_hooks.0.start_epoch': 1,
+            'custom_hooks.0.cycle_epochs': 1,
+            'tta_pipeline.1.transforms.0.0.scale': (64, 96),
+            'train_cfg.val_begin': 2,  # fast: no validation after training
+        })
 
 
 def test_lip_base_config_reads_the_lip_layout(tmp_path):
@@ -50,22 +82,35 @@ def test_lip_base_config_reads_the_lip_layout(tmp_path):
     assert set(seg.unique().tolist()) <= set(range(NUM_CLASSES)) | {255}
 
 
-def test_config_loads_the_student_strictly(vit_ti_student):
-    """The LIP config builds in mmseg's scope, loads every student tensor
-    into the 192-dim ViT (blocks 3, 6, 9, 12 out) and predicts 20 classes."""
+@pytest.mark.parametrize('config,loaded,num_tokens,out_indices,last_heads', [
+    (CONFIG, ('ln1.weight', 'cls_token'), 36 * 24, [2, 5, 8, 11], 6),
+    (OFFICIAL,
+     ('cls_token', 'layers.11.attn.qkv.weight'), 1 + 36 * 24, [3, 7, 11], 12)
+])
+def test_config_loads_the_student_strictly(vit_ti_student, config, loaded,
+                                           num_tokens, out_indices,
+                                           last_heads):
+    """The LIP configs build in mmseg's scope, load the student into the
+    192-dim ViT (ours: blocks 3, 6, 9, 12 out, its final norm; the
+    authors': blocks 4, 8, 12 out, the class token in the sequence, 12
+    heads in the last block) and predict 20 classes at stride 4."""
     path, student = vit_ti_student
-    cfg = Config.fromfile(CONFIG)
-    model = build_with_student(CONFIG, 'mmseg', path)
+    cfg = Config.fromfile(config)
+    model = build_with_student(config, 'mmseg', path)
     backbone = model.backbone.state_dict()
     for key in ('patch_embed.projection.weight', 'layers.8.ln2.weight',
-                'ln1.weight'):
+                *loaded[:1 if config == CONFIG else 2]):
         assert torch.equal(backbone[key], student[key]), key
     assert model.backbone.patch_resolution == (36, 24)
-    assert backbone['pos_embed'].shape == (1, 36 * 24, 192)
-    assert list(model.backbone.out_indices) == [2, 5, 8, 11]
+    assert backbone['pos_embed'].shape == (1, num_tokens, 192)
+    assert list(model.backbone.out_indices) == out_indices
+    assert model.backbone.layers[-1].attn.num_heads == last_heads
     model.eval()
     with torch.no_grad():
         logits = model(torch.rand(1, 3, 576, 384), None, mode='tensor')
+    if config == OFFICIAL:  # CE2P: parsing, fused parsing, edge
+        assert logits[2].shape == (1, 2, 144, 96)
+        logits = logits[1]
     assert logits.shape == (1, NUM_CLASSES, 144, 96)
     assert cfg.optim_wrapper.optimizer.lr == 7e-4
     assert cfg.train_cfg.max_epochs == 150
@@ -148,6 +193,19 @@ def test_missing_student_checkpoint_fails_train_py(tmp_path):
     assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
 
 
+@pytest.mark.slow
+def test_tta_needs_a_tta_model(tmp_path):
+    """tools/test.py --tta on a config without tta_model / tta_pipeline (our
+    default LIP recipe): one error naming the config, before any model."""
+    checkpoint = tmp_path / 'epoch_1.pth'
+    checkpoint.write_bytes(b'')
+    result = run_tool(['tools/test.py', TINY, str(checkpoint), '--tta'])
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith('ValueError') and TINY in error
+    assert 'tta_model' in error and '_official.py' in error
+
+
 def miou_of_pngs(pred_dir, label_paths):
     """mIoU / mAcc / aAcc (in %) of the predicted PNGs against the labels,
     computed here from the files."""
@@ -174,23 +232,39 @@ def miou_of_pngs(pred_dir, label_paths):
 
 
 @pytest.mark.slow
-def test_lip_chain_train_then_test(tmp_path, tiny_student):
-    path, state = tiny_student
+@pytest.mark.parametrize('protocol', ['default', 'official'])
+def test_lip_chain_train_then_test(tmp_path, tiny_student, protocol):
+    """Ours; the authors' (CE2P head and losses, one SCHP cycle that leaves
+    the aggregated weights in the checkpoint, multi-scale + flip test)."""
+    official = protocol == 'official'
+    tiny = tiny_official(str(tmp_path)) if official else TINY
     write_lip(str(tmp_path), 'train', num_images=4, seed=0)
     labels = write_lip(str(tmp_path), 'val', num_images=2, seed=1)
     data_options = mmseg_data_options(str(tmp_path))
     work = str(tmp_path / 'work')
-    train_from_student(
-        TINY,
+    checkpoint = train_from_student(
+        tiny,
         work,
         data_options,
         tiny_student,
-        pos_embed_resize='1 extra + 4x2 -> 0 extra + 6x4')
+        pos_embed_resize='1 extra + 4x2 -> '
+        f'{int(official)} extra + 6x4',
+        # the authors' head norms blocks 4, 8, 12 with its own LayerNorms
+        unused=('ln1.weight', 'ln1.bias') if official else None)
+    if official:
+        assert 'SelfCorrectionHook: cycle 1 done at epoch 1' in train_log(work)
+        saved = torch.load(checkpoint, map_location='cpu', weights_only=True)
+        assert saved['schp']['cycle'] == 1
+        for key, value in saved['schp']['state_dict'].items():
+            assert torch.equal(saved['state_dict'][key], value), key
 
     pred_dir = str(tmp_path / 'preds')
-    metrics = evaluate_checkpoint(TINY, osp.join(work, 'epoch_1.pth'), work,
-                                  data_options,
-                                  [f'test_evaluator.output_dir={pred_dir}'])
+    metrics = evaluate_checkpoint(
+        tiny,
+        checkpoint,
+        work,
+        data_options, [f'test_evaluator.output_dir={pred_dir}'],
+        tta=official)
     # the reported numbers are those of the predictions it wrote
     expected = miou_of_pngs(pred_dir, labels)
     for key in ('mIoU', 'mAcc', 'aAcc'):

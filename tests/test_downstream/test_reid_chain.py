@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 from mmdpal_testing import (REPO, TINY_CONFIGS, build_with_student,
-                            evaluate_checkpoint, outputs_per_image,
-                            train_from_student, write_market1501)
+                            evaluate_checkpoint, official_tiny_config,
+                            outputs_per_image, train_from_student,
+                            write_market1501)
 from mmengine.config import Config
 
 CONFIGS = osp.join(REPO, 'configs', 'downstream', 'reid')
@@ -22,13 +23,43 @@ MARKET = osp.join(CONFIGS,
 MSMT = osp.join(CONFIGS,
                 'bnneck-reid_dpal-vit-ti_1xb64-120e_msmt17-256x128.py')
 TINY = osp.join(TINY_CONFIGS, 'tiny_reid_market1501.py')
+# the authors' protocol (I2I-ReID, docs/downstream.md)
+MARKET_OFFICIAL = MARKET.replace('.py', '_official.py')
+MSMT_OFFICIAL = MSMT.replace('.py', '_official.py')
 
 
-@pytest.mark.parametrize('config,num_ids', [(MARKET, 751), (MSMT, 1041)])
-def test_config_loads_the_student_strictly(vit_ti_student, config, num_ids):
+def tiny_official(folder):
+    """tiny_reid_market1501.py with the head, optimiser and schedule of the
+    official Market config (fp32: its fp16 AMP needs CUDA); 4 heads in the
+    last of the 4 blocks, one-iteration epochs."""
+    return official_tiny_config(
+        TINY,
+        MARKET_OFFICIAL,
+        osp.join(folder, 'tiny_reid_market1501_official.py'),
+        copied=[
+            'model.head', 'optim_wrapper.optimizer',
+            'optim_wrapper.paramwise_cfg', 'param_scheduler'
+        ],
+        fitted={
+            'model.backbone.layer_cfgs': [{}] * 3 + [dict(num_heads=4)],
+            'model.head.in_channels': 32,
+            'model.head.num_classes': 4,
+            'param_scheduler.0.epoch_iters': 1,
+            'param_scheduler.0.warmup_epochs': 1,
+            'param_scheduler.0.max_epochs': 2,
+        })
+
+
+@pytest.mark.parametrize('config,num_ids,batch,last_heads',
+                         [(MARKET, 751, 64, 6), (MSMT, 1041, 64, 6),
+                          (MARKET_OFFICIAL, 751, 64, 12),
+                          (MSMT_OFFICIAL, 1041, 256, 12)])
+def test_config_loads_the_student_strictly(vit_ti_student, config, num_ids,
+                                           batch, last_heads):
     """Every student tensor, the class token included, goes into the
     256x128 ViT whose class token is the embedding (BNNeck head: triplet on
-    the 192-d embedding, label-smoothed identity loss on its BN copy)."""
+    the 192-d embedding, identity loss on its BN copy); the official
+    configs have 12 heads in the last block."""
     path, student = vit_ti_student
     cfg = Config.fromfile(config)
     model = build_with_student(config, 'mmdet', path)
@@ -37,6 +68,7 @@ def test_config_loads_the_student_strictly(vit_ti_student, config, num_ids):
     for key in student:
         assert torch.equal(backbone[key], student[key]), key
     assert model.head.classifier.out_features == num_ids
+    assert model.backbone.layers[-1].attn.num_heads == last_heads
     model.eval()
     with torch.no_grad():
         emb = model(torch.rand(2, 3, 256, 128), mode='tensor')
@@ -44,13 +76,14 @@ def test_config_loads_the_student_strictly(vit_ti_student, config, num_ids):
     assert cfg.optim_wrapper.optimizer.lr == 2e-4
     assert cfg.train_cfg.max_iters == 120 * cfg.epoch_iters
     sampler = cfg.train_dataloader.dataset.triplet_sampler
-    assert sampler.num_ids * sampler.ins_per_id == 64
+    assert sampler.num_ids * sampler.ins_per_id == batch
 
 
-def test_config_loss_is_triplet_plus_smoothed_identity(vit_ti_student):
+@pytest.mark.parametrize('config', [MARKET, MARKET_OFFICIAL])
+def test_config_loss_is_triplet_plus_identity(vit_ti_student, config):
     """One P x K batch through the real Market model in loss mode."""
     from mmdet.structures import ReIDDataSample
-    model = build_with_student(MARKET, 'mmdet', vit_ti_student[0])
+    model = build_with_student(config, 'mmdet', vit_ti_student[0])
     samples = []
     for pid in (0, 0, 1, 1):
         sample = ReIDDataSample()
@@ -58,8 +91,8 @@ def test_config_loss_is_triplet_plus_smoothed_identity(vit_ti_student):
         samples.append(sample)
     losses = model(torch.rand(4, 3, 256, 128), samples, mode='loss')
     assert {'triplet_loss', 'ce_loss'} <= set(losses)
-    # label smoothing 0.1 over 751 identities: a random classifier is near
-    # log(751)
+    # 751 identities (label smoothing 0.1 or none): a random classifier is
+    # near log(751)
     assert 5.0 < losses['ce_loss'].item() < 8.0
 
 
@@ -102,31 +135,33 @@ def data_options(root):
 
 
 @pytest.mark.slow
-def test_market_chain_train_then_test(tmp_path, tiny_student):
+@pytest.mark.parametrize('protocol', ['default', 'official'])
+def test_market_chain_train_then_test(tmp_path, tiny_student, protocol):
+    tiny = TINY if protocol == 'default' else tiny_official(str(tmp_path))
     root = str(tmp_path / 'Market-1501')
     written = write_market1501(root)
     options = data_options(root)
     work = str(tmp_path / 'work')
     train_from_student(
-        TINY,
+        tiny,
         work,
         options,
         tiny_student,
         checkpoint='iter_2.pth',
         cls_token_used=True)
 
-    metrics = evaluate_checkpoint(TINY, osp.join(work, 'iter_2.pth'), work,
+    metrics = evaluate_checkpoint(tiny, osp.join(work, 'iter_2.pth'), work,
                                   options)
     assert set(metrics) == {'reid/mAP', 'reid/R1', 'reid/R5', 'reid/R10'}
     assert all(0.0 < v <= 1.0 for v in metrics.values()), metrics
     # the reported numbers are those of the tuned model's embeddings
-    expected = rank_embeddings(tiny_student[0], osp.join(work, 'iter_2.pth'),
-                               root)
+    expected = rank_embeddings(tiny, tiny_student[0],
+                               osp.join(work, 'iter_2.pth'), root)
     assert metrics == pytest.approx(expected)
     assert len(written['query']) == 3
 
 
-def rank_embeddings(student, checkpoint, root):
+def rank_embeddings(config, student, checkpoint, root):
     """mAP and CMC of the checkpoint's embeddings of the test split,
     computed here: the model run image by image, cosine distances,
     reid_ranking_scores."""
@@ -134,7 +169,7 @@ def rank_embeddings(student, checkpoint, root):
     from mmdpal.evaluation import reid_ranking_scores
     dataset = Market1501(data_root=root, split='test')
     feats = outputs_per_image(
-        TINY, 'mmdet', student, checkpoint, dataset,
+        config, 'mmdet', student, checkpoint, dataset,
         lambda model, inputs: model(inputs, mode='tensor')[0])
     feats = torch.nn.functional.normalize(torch.stack(feats), dim=1)
     info = [dataset.get_data_info(i) for i in range(len(dataset))]

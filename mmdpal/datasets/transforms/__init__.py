@@ -1,7 +1,9 @@
 from .copy_paste import CopyPasteMultiPerson
 from .loading import BadImageError, LoadPersonImage
+from .schp_affine import SCHPAffineCrop, person_affine_matrix
 from .view_augment import ViewAugment
 
 __all__ = [
-    'LoadPersonImage', 'BadImageError', 'CopyPasteMultiPerson', 'ViewAugment'
+    'LoadPersonImage', 'BadImageError', 'CopyPasteMultiPerson', 'ViewAugment',
+    'SCHPAffineCrop', 'person_affine_matrix'
 ]

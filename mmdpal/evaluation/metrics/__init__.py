@@ -1,8 +1,9 @@
 from .attribute_metric import (PedestrianAttributeMetric,
+                               PositiveRatioBCEMetric,
                                pedestrian_attribute_scores)
 from .reid_metric import ReIDMetric, reid_ranking_scores
 
 __all__ = [
-    'PedestrianAttributeMetric', 'pedestrian_attribute_scores', 'ReIDMetric',
-    'reid_ranking_scores'
+    'PedestrianAttributeMetric', 'PositiveRatioBCEMetric',
+    'pedestrian_attribute_scores', 'ReIDMetric', 'reid_ranking_scores'
 ]

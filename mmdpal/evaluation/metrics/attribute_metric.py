@@ -83,3 +83,51 @@ class PedestrianAttributeMetric(BaseMetric):
         return pedestrian_attribute_scores(
             np.stack([r['pred'] for r in results]),
             np.stack([r['gt'] for r in results]))
+
+
+@METRICS.register_module()
+class PositiveRatioBCEMetric(BaseMetric):
+    """The weighted attribute loss of a split, as the authors' PAR trainer
+    computes it on its validation split (the test split) to drive
+    ``ReduceLROnPlateau`` (attribute_recognition/batch_engine.py
+    ``valid_trainer``): mmdpal's ``PositiveRatioBCELoss`` of each image
+    (summed over the attributes), averaged over the images.
+
+    The loss is computed from the stored probabilities ``pred_score`` (the
+    head keeps no logits): ``-w [y log p + (1 - y) log(1 - p)]`` with ``p``
+    clamped to [1e-7, 1 - 1e-7], equal to the loss of the logits wherever
+    |logit| < 16. Theirs averages the batch means (the last, smaller batch
+    weighs as much as the others); this averages the images.
+
+    ``pos_ratio`` (the training split's positive ratio per attribute) is set
+    by ``mmdpal.PositiveRatioHook`` from the model's loss before each
+    validation and test.
+
+    Args:
+        collect_device (str): 'cpu' or 'gpu'. Defaults to 'cpu'.
+        prefix (str, optional): Defaults to 'par': the key is ``par/loss``.
+    """
+    default_prefix = 'par'
+
+    def __init__(self, collect_device: str = 'cpu', prefix: str = None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.pos_ratio = None
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        from mmdpal.models.losses import positive_ratio_weights
+        if self.pos_ratio is None:
+            raise RuntimeError(
+                'PositiveRatioBCEMetric has no positive ratios: add '
+                "custom_hooks=[dict(type='mmdpal.PositiveRatioHook')] to the "
+                'config')
+        for sample in data_samples:
+            score = torch.as_tensor(sample['pred_score']).double().cpu()
+            gt = torch.zeros_like(score)
+            gt[torch.as_tensor(sample['gt_label']).long().cpu()] = 1
+            p = score.clamp(1e-7, 1 - 1e-7)
+            bce = -(gt * p.log() + (1 - gt) * (1 - p).log())
+            weights = positive_ratio_weights(gt, self.pos_ratio.double())
+            self.results.append(float((weights * bce).sum()))
+
+    def compute_metrics(self, results: List[float]) -> Dict[str, float]:
+        return dict(loss=float(np.mean(results)))

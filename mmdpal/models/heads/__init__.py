@@ -1,0 +1,4 @@
+from .bnneck_reid_head import BNNeckReIDHead
+from .ce2p_head import CE2PHead
+
+__all__ = ['BNNeckReIDHead', 'CE2PHead']

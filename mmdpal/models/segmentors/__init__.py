@@ -1,0 +1,3 @@
+from .parsing_tta import ParsingTTAModel
+
+__all__ = ['ParsingTTAModel']
