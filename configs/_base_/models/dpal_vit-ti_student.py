@@ -48,3 +48,23 @@ student_cls_token_backbone = dict(
     img_size=(256, 128),
     with_cls_token=True,
     out_type='cls_token')
+
+# The official student as the authors fine-tune it for pose
+# (configs/downstream/mmpose/*_official.py; docs/downstream.md has one row
+# per difference): their ViT (stoa-xh91/Human-centric-Vision-Perception,
+# pose-estimation/mmpose/models/backbones/vit.py) keeps the class token in
+# the sequence, stores the pretrained 1 + 16x8 position embedding as it is
+# (img_size=(256, 128), padding 2 gives the same 16x8) and resamples its
+# patch part as one flat 1-D sequence in every forward (128 -> 192 positions
+# at 256x192); 12 heads in the last block, no drop path. Human-Art and
+# CrowdPose set their img_size=(224, 224): a 2-D resize to 14x14 at loading,
+# then 1-D 196 -> 192 in every forward.
+official_pose_backbone = dict(
+    student_backbone,
+    type='mmdpal.ResampledPosViT',
+    pos_embed_resize='sequence_1d',
+    img_size=(256, 128),
+    patch_cfg=dict(padding=2),
+    with_cls_token=True,
+    drop_path_rate=0.,
+    layer_cfgs=official_layer_cfgs)

@@ -1,3 +1,6 @@
 from .bf16_autocast import BF16AutocastOptimWrapper
+from .layer_decay import ViTLayerDecayOptimWrapperConstructor
 
-__all__ = ['BF16AutocastOptimWrapper']
+__all__ = [
+    'BF16AutocastOptimWrapper', 'ViTLayerDecayOptimWrapperConstructor'
+]

@@ -2,7 +2,6 @@
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.models import VisionTransformer
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
@@ -10,7 +9,7 @@ from mmpretrain.structures import DataSample
 from mmdpal.registry import MODELS
 from mmdpal.utils.options import check_choice, check_heads
 from ..decoders.base import DecoderOutput
-from ..utils.vit_tokens import embed_tokens
+from ..utils.vit_tokens import embed_tokens, pos_embed_sequence_1d
 
 
 def split_tokens(
@@ -43,27 +42,12 @@ def split_tokens(
     return feats[:, 0], feats[:, 1:], (H // sh, W // sw)
 
 
-def sequence_1d_pos_embed(pos_embed: torch.Tensor, num_extra_tokens: int,
-                          num_patches: int) -> torch.Tensor:
-    """The authors' student position resize, a quirk of their code: the
-    patch position embeddings are resized as a flattened 1-D sequence
-    (bicubic, length L_0 -> L), ignoring the 2-D grid. (1, n + L, C)."""
-    n = num_extra_tokens
-    if pos_embed.shape[1] - n == num_patches:
-        return pos_embed
-    x = pos_embed[:, n:].transpose(1, 2)[..., None]  # (1, C, L_0, 1)
-    x = F.interpolate(
-        x, size=(num_patches, 1), mode='bicubic', align_corners=False)
-    return torch.cat((pos_embed[:, :n], x[..., 0].transpose(1, 2)), dim=1)
-
-
 def vit_tokens_sequence_1d_pos(vit: VisionTransformer,
                                img: torch.Tensor) -> torch.Tensor:
     """mmpretrain ``VisionTransformer.forward`` (``out_type='raw'``, last
-    layer) with :func:`sequence_1d_pos_embed` instead of the 2-D resize."""
-    x, _ = embed_tokens(
-        vit, img, lambda vit, grid: sequence_1d_pos_embed(
-            vit.pos_embed, vit.num_extra_tokens, grid[0] * grid[1]))
+    layer) with the authors' 1-D position resize
+    (``vit_tokens.sequence_1d_pos_embed``) instead of the 2-D resize."""
+    x, _ = embed_tokens(vit, img, pos_embed_sequence_1d)
     for layer in vit.layers:
         x = layer(x)
     return vit.ln1(x) if vit.final_norm else x
@@ -112,7 +96,7 @@ class DPALDistiller(BaseSelfSupervisor):
         student_pos_embed_resize (str): How the student's position embedding
             is fitted to a view of another size: ``'grid'`` (default,
             mmpretrain's 2-D resize) or ``'sequence_1d'`` (the authors'
-            quirk, see :func:`sequence_1d_pos_embed`; ViT students only).
+            quirk, ``vit_tokens.sequence_1d_pos_embed``; ViT students only).
         compile_blocks (bool | dict): ``torch.compile`` every transformer
             block of the student and the teacher (the whole backbone for a
             student without ``layers``, e.g. Swin) in place, so checkpoints

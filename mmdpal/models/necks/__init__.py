@@ -1,3 +1,4 @@
+from .deconv_pyramid import DeconvPyramid
 from .simple_fpn import SimpleFeaturePyramid
 
-__all__ = ['SimpleFeaturePyramid']
+__all__ = ['DeconvPyramid', 'SimpleFeaturePyramid']

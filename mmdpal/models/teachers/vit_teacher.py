@@ -4,14 +4,14 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import MODELS
 from mmdpal.utils import load_third_party_checkpoint
 from mmdpal.utils.options import check_choice
 from ..losses.relation_align import token_relation
 from ..utils.state_dict import check_state_dict_fits
-from ..utils.vit_tokens import embed_tokens
+from ..utils.vit_tokens import (embed_tokens, pos_embed_dino_scale_factor,
+                                pos_embed_grid)
 
 
 class TeacherTargets(NamedTuple):
@@ -159,37 +159,8 @@ def _own_size(img_size: Tuple[int, int], student_grid: Tuple[int, int],
 ALIGNS = dict(resize_input=_resize_input_size, interpolate_tokens=_own_size)
 
 
-def _pos_embed_to_size(vit, grid: Tuple[int, int]) -> torch.Tensor:
-    """mmpretrain's resize of the position grid to ``grid`` (the ViT's
-    ``interpolate_mode``)."""
-    return resize_pos_embed(
-        vit.pos_embed,
-        vit.patch_resolution,
-        grid,
-        mode=vit.interpolate_mode,
-        num_extra_tokens=vit.num_extra_tokens)
-
-
-def _pos_embed_dino_scale_factor(vit, grid: Tuple[int, int]) -> torch.Tensor:
-    """DINO's resize, as the authors' teacher: bicubic with
-    ``scale_factor=((h + 0.1) / h0, (w + 0.1) / w0)`` instead of a target
-    size (the sampling positions differ slightly)."""
-    if tuple(grid) == tuple(vit.patch_resolution):
-        return vit.pos_embed
-    n = vit.num_extra_tokens
-    (h0, w0), (h, w) = vit.patch_resolution, grid
-    extra, patch = vit.pos_embed[:, :n], vit.pos_embed[:, n:]
-    x = patch.reshape(1, h0, w0, -1).permute(0, 3, 1, 2)
-    x = F.interpolate(
-        x,
-        scale_factor=((h + 0.1) / h0, (w + 0.1) / w0),
-        mode='bicubic',
-        align_corners=False)
-    return torch.cat((extra, x.flatten(2).transpose(1, 2)), dim=1)
-
-
 POS_EMBED_RESIZES = dict(
-    size=_pos_embed_to_size, dino_scale_factor=_pos_embed_dino_scale_factor)
+    size=pos_embed_grid, dino_scale_factor=pos_embed_dino_scale_factor)
 
 
 @MODELS.register_module()

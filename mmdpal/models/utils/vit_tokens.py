@@ -1,10 +1,17 @@
 """The token embedding of an mmpretrain ``VisionTransformer``, with the
-position-embedding resize as a choice (the teacher's and the student's
-options both change only that step)."""
+position-embedding resize as a choice (the teacher's, the student's and the
+authors' downstream options all change only that step).
+
+Every resize is a function ``(vit, grid) -> pos_embed`` (1, extra + h * w,
+C) from the ViT's stored ``pos_embed`` (on its ``patch_resolution``) to the
+patch grid of the batch; :data:`POS_EMBED_RESIZES` names them.
+"""
 from typing import Callable, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmpretrain.models import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
 
 # (vit, patch grid (h, w)) -> position embedding (1, extra + h * w, C)
 PosEmbedFn = Callable[[VisionTransformer, Tuple[int, int]], torch.Tensor]
@@ -24,3 +31,63 @@ def embed_tokens(vit: VisionTransformer, img: torch.Tensor,
         x = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
     x = x + pos_embed(vit, tuple(grid))
     return vit.pre_norm(vit.drop_after_pos(x)), tuple(grid)
+
+
+def sequence_1d_pos_embed(pos_embed: torch.Tensor, num_extra_tokens: int,
+                          num_patches: int) -> torch.Tensor:
+    """The authors' student position resize, a quirk of their code (their
+    pretraining student and their pose ViT's ``interpolate_pos_encoding``):
+    the patch position embeddings are resized as a flattened 1-D sequence
+    (bicubic, length L_0 -> L), ignoring the 2-D grid; the extra (class)
+    tokens' slots are kept. (1, n + L, C)."""
+    n = num_extra_tokens
+    if pos_embed.shape[1] - n == num_patches:
+        return pos_embed
+    x = pos_embed[:, n:].transpose(1, 2)[..., None]  # (1, C, L_0, 1)
+    x = F.interpolate(
+        x, size=(num_patches, 1), mode='bicubic', align_corners=False)
+    return torch.cat((pos_embed[:, :n], x[..., 0].transpose(1, 2)), dim=1)
+
+
+def pos_embed_grid(vit: VisionTransformer, grid: Tuple[int,
+                                                       int]) -> torch.Tensor:
+    """mmpretrain's resize of the position grid to ``grid`` (the ViT's
+    ``interpolate_mode``): what ``VisionTransformer.forward`` does."""
+    return resize_pos_embed(
+        vit.pos_embed,
+        vit.patch_resolution,
+        grid,
+        mode=vit.interpolate_mode,
+        num_extra_tokens=vit.num_extra_tokens)
+
+
+def pos_embed_sequence_1d(vit: VisionTransformer,
+                          grid: Tuple[int, int]) -> torch.Tensor:
+    """:func:`sequence_1d_pos_embed` of the ViT's position embedding."""
+    return sequence_1d_pos_embed(vit.pos_embed, vit.num_extra_tokens,
+                                 grid[0] * grid[1])
+
+
+def pos_embed_dino_scale_factor(vit: VisionTransformer,
+                                grid: Tuple[int, int]) -> torch.Tensor:
+    """DINO's resize, as the authors' teacher and their detection ViT:
+    bicubic with ``scale_factor=((h + 0.1) / h0, (w + 0.1) / w0)`` instead
+    of a target size (the sampling positions differ slightly)."""
+    if tuple(grid) == tuple(vit.patch_resolution):
+        return vit.pos_embed
+    n = vit.num_extra_tokens
+    (h0, w0), (h, w) = vit.patch_resolution, grid
+    extra, patch = vit.pos_embed[:, :n], vit.pos_embed[:, n:]
+    x = patch.reshape(1, h0, w0, -1).permute(0, 3, 1, 2)
+    x = F.interpolate(
+        x,
+        scale_factor=((h + 0.1) / h0, (w + 0.1) / w0),
+        mode='bicubic',
+        align_corners=False)
+    return torch.cat((extra, x.flatten(2).transpose(1, 2)), dim=1)
+
+
+POS_EMBED_RESIZES = dict(
+    grid=pos_embed_grid,
+    sequence_1d=pos_embed_sequence_1d,
+    dino_scale_factor=pos_embed_dino_scale_factor)

@@ -1,0 +1,3 @@
+from .resampled_pos_vit import ResampledPosViT
+
+__all__ = ['ResampledPosViT']
