@@ -236,22 +236,52 @@ _POSE = np.array([[.5, .08], [.46, .05], [.54, .05], [.42, .07], [.58, .07],
                   [.75, .52], [.4, .55], [.6, .55], [.38, .75], [.62, .75],
                   [.37, .95], [.63, .95]])
 
+# CrowdPose's 14 keypoints: COCO's shoulders to ankles, then head top, neck
+CROWDPOSE_KEYPOINTS = COCO_KEYPOINTS[5:] + ['top_head', 'neck']
+CROWDPOSE_SKELETON = [[13, 14], [14, 1], [14, 2], [1, 3], [3, 5], [2,
+                                                                   4], [4, 6],
+                      [1, 7], [2, 8], [7, 9], [9, 11], [8, 10], [10, 12]]
+_CROWDPOSE_POSE = np.concatenate([_POSE[5:], [[.5, .0], [.5, .16]]])
+# COCO-WholeBody: the body's 17, then 6 foot, 68 face, 21 + 21 hand points
+WHOLEBODY_PARTS = (('keypoints', 17), ('foot_kpts', 6), ('face_kpts', 68),
+                   ('lefthand_kpts', 21), ('righthand_kpts', 21))
+
+
+def _keypoint_layout(layout, rng):
+    """Unit-box keypoints (K, 2), category keypoint names and skeleton of a
+    ``layout``: 'coco', 'crowdpose' or 'wholebody' (the body's 17, the
+    rest scattered over the box)."""
+    if layout == 'coco':
+        return _POSE, COCO_KEYPOINTS, COCO_SKELETON
+    if layout == 'crowdpose':
+        return _CROWDPOSE_POSE, CROWDPOSE_KEYPOINTS, CROWDPOSE_SKELETON
+    assert layout == 'wholebody', layout
+    extra = rng.uniform(0.1, 0.9, (133 - 17, 2))
+    return np.concatenate([_POSE, extra]), COCO_KEYPOINTS, COCO_SKELETON
+
 
 def write_coco_keypoints(root,
                          name,
                          num_images=2,
                          persons_per_image=2,
                          size=(120, 160),
-                         seed=0):
+                         seed=0,
+                         layout='coco'):
     """Write ``num_images`` jpgs with stick-figure persons and their COCO
     keypoint annotations (``annotations/{name}.json``, images in
-    ``{name}/``).
+    ``{name}/``). ``layout='crowdpose'`` writes CrowdPose's format (14
+    keypoints, a ``crowdIndex`` per image, as mmpose's CrowdPose json);
+    ``'wholebody'`` COCO-WholeBody's (133 points in the ``keypoints``,
+    ``foot_kpts``, ``face_kpts``, ``lefthand_kpts`` and ``righthand_kpts``
+    fields, each part with its box and ``valid`` flag).
 
     Returns:
         dict: ``ann_file`` (absolute), ``img_prefix`` (relative to root)
         and ``num_instances``.
     """
     rng = np.random.default_rng(seed)
+    pose, names, skeleton = _keypoint_layout(layout, rng)
+    num_kpts = len(pose)
     H, W = size
     os.makedirs(osp.join(root, name), exist_ok=True)
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
@@ -265,36 +295,46 @@ def write_coco_keypoints(root,
             bw, bh = W / persons_per_image * 0.8, H * 0.8
             x0 = W / persons_per_image * p + rng.uniform(0, 0.15 * bw)
             y0 = rng.uniform(0, 0.15 * bh)
-            kpts = _POSE * [bw, bh] + [x0, y0]
+            kpts = pose * [bw, bh] + [x0, y0]
             colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-            for a, b in COCO_SKELETON:
+            for a, b in skeleton:
                 cv2.line(img, tuple(int(v) for v in kpts[a - 1]),
                          tuple(int(v) for v in kpts[b - 1]), colour, 3)
-            keypoints = np.concatenate([kpts, np.full((17, 1), 2)], axis=1)
-            annotations.append(
-                dict(
-                    id=img_id * 10 + p,
-                    image_id=img_id,
-                    category_id=1,
-                    iscrowd=0,
-                    bbox=[float(x0),
-                          float(y0),
-                          float(bw),
-                          float(bh)],
-                    area=float(bw * bh),
-                    num_keypoints=17,
-                    keypoints=[
-                        round(float(v), 2) for v in keypoints.reshape(-1)
-                    ]))
+            keypoints = np.concatenate([kpts, np.full((num_kpts, 1), 2)],
+                                       axis=1)
+            flat = [round(float(v), 2) for v in keypoints.reshape(-1)]
+            box = [float(x0), float(y0), float(bw), float(bh)]
+            ann = dict(
+                id=img_id * 10 + p,
+                image_id=img_id,
+                category_id=1,
+                iscrowd=0,
+                bbox=box,
+                area=float(bw * bh),
+                num_keypoints=num_kpts,
+                keypoints=flat)
+            if layout == 'wholebody':
+                start = 0
+                for part, n in WHOLEBODY_PARTS:
+                    ann[part] = flat[3 * start:3 * (start + n)]
+                    start += n
+                ann['num_keypoints'] = 17
+                for part in ('face', 'lefthand', 'righthand', 'foot'):
+                    ann[f'{part}_valid'] = True
+                    ann[f'{part}_box'] = box
+            annotations.append(ann)
         cv2.imwrite(osp.join(root, name, file_name), img)
-        images.append(dict(id=img_id, file_name=file_name, width=W, height=H))
+        image = dict(id=img_id, file_name=file_name, width=W, height=H)
+        if layout == 'crowdpose':
+            image['crowdIndex'] = round(float(rng.uniform(0, 1)), 2)
+        images.append(image)
     categories = [
         dict(
             id=1,
             name='person',
             supercategory='person',
-            keypoints=COCO_KEYPOINTS,
-            skeleton=COCO_SKELETON)
+            keypoints=names,
+            skeleton=skeleton)
     ]
     ann_file = osp.join(root, 'annotations', f'{name}.json')
     with open(ann_file, 'w') as f:

@@ -27,7 +27,9 @@ model = dict(backbone=dict(_base_.official_pose_backbone, _delete_=True))
 optim_wrapper = dict(
     constructor='mmdpal.ViTLayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(
-        _delete_=True, num_layers=12, layer_decay_rate=0.75,
+        _delete_=True,
+        num_layers=12,
+        layer_decay_rate=0.75,
         scale_blocks=False))
 
 train_dataloader = dict(batch_size=128)  # per GPU (the name's 8xb64 is not)

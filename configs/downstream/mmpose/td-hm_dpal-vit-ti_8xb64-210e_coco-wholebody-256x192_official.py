@@ -16,8 +16,7 @@ _base_ = './td-hm_dpal-vit-ti_8xb64-210e_coco-wholebody-256x192.py'
 # is resized to 16x12 once, at loading, as ours; so the backbone stays
 # mmpretrain's, with their 12-head last block and no drop path.
 model = dict(
-    backbone=dict(
-        drop_path_rate=0., layer_cfgs=_base_.official_layer_cfgs))
+    backbone=dict(drop_path_rate=0., layer_cfgs=_base_.official_layer_cfgs))
 
 # Adam 5e-4 without weight decay, no layer decay, no gradient clipping
 # (the optimizer of mmpose's SimpleBaseline WholeBody config)

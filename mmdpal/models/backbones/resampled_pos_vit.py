@@ -34,7 +34,9 @@ class ResampledPosViT(VisionTransformer):
         *args, **kwargs: mmpretrain ``VisionTransformer``'s.
     """
 
-    def __init__(self, *args, pos_embed_resize: str = 'sequence_1d',
+    def __init__(self,
+                 *args,
+                 pos_embed_resize: str = 'sequence_1d',
                  **kwargs) -> None:
         check_choice('pos_embed_resize', pos_embed_resize,
                      list(POS_EMBED_RESIZES))

@@ -158,7 +158,6 @@ def _own_size(img_size: Tuple[int, int], student_grid: Tuple[int, int],
 
 ALIGNS = dict(resize_input=_resize_input_size, interpolate_tokens=_own_size)
 
-
 POS_EMBED_RESIZES = dict(
     size=pos_embed_grid, dino_scale_factor=pos_embed_dino_scale_factor)
 

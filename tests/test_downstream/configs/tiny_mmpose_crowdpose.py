@@ -1,0 +1,29 @@
+# The CrowdPose config (ViTPose recipe), shrunk for CPU tests with
+# tiny_mmpose_parts.py (no class token: 4x2 -> 4x3 at loading).
+_base_ = [
+    '../../../configs/downstream/mmpose/'
+    'td-hm_dpal-vit-ti_8xb64-210e_crowdpose-256x192.py',
+    './tiny_mmpose_parts.py'
+]
+
+codec = _base_.tiny_msra_codec
+model = dict(
+    init_cfg=_base_.tiny_init_cfg,
+    backbone=dict(
+        arch=_base_.tiny_arch, img_size=(64, 48), drop_path_rate=0.0),
+    head=dict(_base_.tiny_head, decoder=codec),
+    test_cfg=dict(flip_test=False))
+optim_wrapper = dict(paramwise_cfg=dict(num_layers=4))
+param_scheduler = _base_.tiny_param_scheduler
+
+train_pipeline = _base_.tiny_msra_train_pipeline
+val_pipeline = _base_.tiny_msra_val_pipeline
+train_dataloader = dict(
+    _base_.tiny_loader, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(
+    _base_.tiny_loader, dataset=dict(bbox_file=None, pipeline=val_pipeline))
+test_dataloader = val_dataloader
+
+train_cfg = _base_.tiny_train_cfg
+default_hooks = _base_.tiny_default_hooks
+visualizer = _base_.tiny_visualizer

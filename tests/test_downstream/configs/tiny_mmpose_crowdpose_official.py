@@ -1,0 +1,32 @@
+# The authors' CrowdPose protocol, shrunk for CPU tests with
+# tiny_mmpose_parts.py; img_size=(48, 48) stands for their (224, 224): 4x2 ->
+# 3x3 (2-D) at loading, 9 -> 12 positions (1-D) in every forward.
+_base_ = [
+    '../../../configs/downstream/mmpose/'
+    'td-hm_dpal-vit-ti_8xb64-210e_crowdpose-256x192_official.py',
+    './tiny_mmpose_parts.py'
+]
+
+codec = _base_.tiny_msra_codec
+model = dict(
+    init_cfg=_base_.tiny_init_cfg,
+    backbone=dict(
+        arch=_base_.tiny_arch,
+        img_size=(48, 48),
+        layer_cfgs=_base_.tiny_official_layer_cfgs),
+    head=dict(_base_.tiny_head, decoder=codec),
+    test_cfg=dict(flip_test=False))
+optim_wrapper = dict(paramwise_cfg=dict(num_layers=4))
+param_scheduler = _base_.tiny_param_scheduler
+
+train_pipeline = _base_.tiny_msra_train_pipeline
+val_pipeline = _base_.tiny_msra_val_pipeline
+train_dataloader = dict(
+    _base_.tiny_loader, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(
+    _base_.tiny_loader, dataset=dict(bbox_file=None, pipeline=val_pipeline))
+test_dataloader = val_dataloader
+
+train_cfg = _base_.tiny_train_cfg
+default_hooks = _base_.tiny_default_hooks
+visualizer = _base_.tiny_visualizer
