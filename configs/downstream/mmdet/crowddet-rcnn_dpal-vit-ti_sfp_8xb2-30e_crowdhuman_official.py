@@ -46,4 +46,5 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4))
+    optimizer=dict(
+        type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4))
