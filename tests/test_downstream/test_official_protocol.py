@@ -379,16 +379,22 @@ def flat(value, prefix=''):
 
 
 def documented_rows():
-    """(key, tasks) of every row of docs/downstream.md's table."""
+    """(key, tasks) of every row of docs/downstream.md's tables: the key is
+    the first code span of the first cell (before any ``=``), the tasks the
+    second cell's comma-separated names (without parenthesised values)."""
     with open(osp.join(REPO, 'docs', 'downstream.md')) as f:
         text = f.read()
     rows = []
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip('|').split('|')]
-        if len(cells) < 5 or not cells[0].startswith('`'):
+        key = re.match(r'`([^`=]+)', cells[0])
+        if len(cells) < 5 or key is None:
             continue
-        tasks = {t.strip() for t in cells[1].split(',')}
-        rows.append((cells[0].strip('`').split('=')[0].strip(), tasks))
+        tasks = {
+            re.sub(r'\s*\(.*?\)', '', t).strip()
+            for t in cells[1].split(',')
+        }
+        rows.append((key.group(1).strip(), tasks))
     return rows
 
 
