@@ -273,7 +273,8 @@ def write_coco_keypoints(root,
     keypoints, a ``crowdIndex`` per image, as mmpose's CrowdPose json);
     ``'wholebody'`` COCO-WholeBody's (133 points in the ``keypoints``,
     ``foot_kpts``, ``face_kpts``, ``lefthand_kpts`` and ``righthand_kpts``
-    fields, each part with its box and ``valid`` flag).
+    fields, each part with its box and ``valid`` flag; the person's box as
+    its polygon).
 
     Returns:
         dict: ``ann_file`` (absolute), ``img_prefix`` (relative to root)
@@ -319,6 +320,10 @@ def write_coco_keypoints(root,
                     ann[part] = flat[3 * start:3 * (start + n)]
                     start += n
                 ann['num_keypoints'] = 17
+                x1, y1 = x0 + bw, y0 + bh
+                ann['segmentation'] = [[
+                    float(v) for v in (x0, y0, x1, y0, x1, y1, x0, y1)
+                ]]
                 for part in ('face', 'lefthand', 'righthand', 'foot'):
                     ann[f'{part}_valid'] = True
                     ann[f'{part}_box'] = box

@@ -1,5 +1,6 @@
 """The DPAL student in mmdet: CrowdDet on CrowdHuman
-(configs/downstream/mmdet/) with mmdpal's SimpleFeaturePyramid.
+(configs/downstream/mmdet/) with mmdpal's SimpleFeaturePyramid, and the
+authors' protocol (``*_official.py``: their ViT and pyramid, then FPN).
 
 Chain: a student checkpoint -> tools/train.py (two iterations) ->
 tools/test.py with mmdet's CrowdHumanMetric (AP, MR^-2, JI), on generated
@@ -20,6 +21,8 @@ from mmengine.registry import DefaultScope, init_default_scope
 CONFIG = osp.join(REPO, 'configs', 'downstream', 'mmdet',
                   'crowddet-rcnn_dpal-vit-ti_sfp_8xb2-30e_crowdhuman.py')
 TINY = osp.join(TINY_CONFIGS, 'tiny_crowddet.py')
+# the authors' protocol (configs/downstream/mmdet/*_official.py), shrunk
+TINY_OFFICIAL = osp.join(TINY_CONFIGS, 'tiny_crowddet_official.py')
 REAL_ODGT = osp.join(SHARED, 'testdata', 'crowdhuman', 'annotation_train.odgt')
 
 
@@ -197,15 +200,24 @@ def test_student_of_another_architecture_fails_train_py(
 
 
 @pytest.mark.slow
-def test_crowdhuman_chain_train_then_test(tmp_path, tiny_student):
+@pytest.mark.parametrize(
+    'config', [TINY, TINY_OFFICIAL], ids=['ours', 'official'])
+def test_crowdhuman_chain_train_then_test(config, tmp_path, tiny_student):
+    """Our protocol and the authors' (class token kept and loaded, their
+    pyramid + FPN, AdamW wd 1e-4 without clipping)."""
     train, _ = write_crowdhuman(str(tmp_path), 'train', num_images=4)
     val, val_records = write_crowdhuman(str(tmp_path), 'val', seed=1)
     data_options = mmdet_data_options(str(tmp_path), train, val)
     work = str(tmp_path / 'work')
-    train_from_student(TINY, work, data_options, tiny_student)
+    train_from_student(
+        config,
+        work,
+        data_options,
+        tiny_student,
+        cls_token_used=config == TINY_OFFICIAL)
 
     prefix = str(tmp_path / 'preds')
-    metrics = evaluate_checkpoint(TINY, osp.join(work, 'epoch_1.pth'), work,
+    metrics = evaluate_checkpoint(config, osp.join(work, 'epoch_1.pth'), work,
                                   data_options,
                                   [f'test_evaluator.outfile_prefix={prefix}'])
     for key in ('crowd_human/mAP', 'crowd_human/mMR', 'crowd_human/JI'):
