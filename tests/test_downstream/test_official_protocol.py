@@ -417,3 +417,12 @@ def test_every_difference_is_a_row_of_the_table(official):
         if not any(key == r or key.startswith(r + '.') for r in rows):
             missing.append(key)
     assert not missing, f'{task}: not in docs/downstream.md: {missing}'
+
+
+def test_resampled_pos_vit_refuses_an_unknown_resize():
+    from mmdpal.models import ResampledPosViT
+    with pytest.raises(
+            ValueError,
+            match=r"pos_embed_resize='2d': use one of "
+            r"\['grid', 'sequence_1d', 'dino_scale_factor'\]"):
+        ResampledPosViT(arch='deit-tiny', pos_embed_resize='2d')
