@@ -1,8 +1,8 @@
 from .attribute_metric import (PedestrianAttributeMetric,
                                pedestrian_attribute_scores)
-from .reid_metric import ReIDMetric, reid_ranking_scores
+from .reid_metric import ReIDMetric, cosine_ranking_scores, reid_ranking_scores
 
 __all__ = [
     'PedestrianAttributeMetric', 'pedestrian_attribute_scores', 'ReIDMetric',
-    'reid_ranking_scores'
+    'reid_ranking_scores', 'cosine_ranking_scores'
 ]
