@@ -170,10 +170,14 @@ TINY_ARCH = dict(
 TINY_PRETRAIN_SIZE = (64, 32)
 
 
-def make_student(folder, arch=TINY_ARCH, img_size=TINY_PRETRAIN_SIZE, seed=0):
+def make_student(folder,
+                 arch=TINY_ARCH,
+                 img_size=TINY_PRETRAIN_SIZE,
+                 seed=0,
+                 layer_cfgs=None):
     """Save a random ViT as a DPAL-like checkpoint (backbone + decoder, in a
-    runner checkpoint's layout) and extract the student with
-    tools/model_converters/extract_student.py.
+    runner checkpoint's layout, the config's text in ``meta['cfg']``) and
+    extract the student with tools/model_converters/extract_student.py.
 
     Returns:
         tuple[str, dict]: The student checkpoint and the ViT's state dict.
@@ -181,16 +185,25 @@ def make_student(folder, arch=TINY_ARCH, img_size=TINY_PRETRAIN_SIZE, seed=0):
     from mmpretrain.models import VisionTransformer
     os.makedirs(folder, exist_ok=True)
     torch.manual_seed(seed)
-    vit = VisionTransformer(
-        arch=arch,
-        img_size=img_size,
+    backbone = dict(
+        type='mmpretrain.VisionTransformer',
+        arch=dict(arch),
+        img_size=tuple(img_size),
         patch_size=16,
         out_type='raw',
         final_norm=True)
+    if layer_cfgs is not None:
+        backbone['layer_cfgs'] = list(layer_cfgs)
+    vit = VisionTransformer(**{
+        k: v
+        for k, v in backbone.items() if k != 'type'
+    })
     state = {f'backbone.{k}': v for k, v in vit.state_dict().items()}
     state['decoder.router.weight'] = torch.zeros(3, arch['embed_dims'])
     dpal = osp.join(folder, 'dpal_epoch_1.pth')
-    torch.save(dict(state_dict=state, meta=dict(epoch=1, iter=8)), dpal)
+    cfg = f"model = dict(type='DPALDistiller', backbone={backbone!r})\n"
+    torch.save(
+        dict(state_dict=state, meta=dict(epoch=1, iter=8, cfg=cfg)), dpal)
     student = osp.join(folder, 'student.pth')
     # run the converter script as a user does, in this process (fast)
     argv = sys.argv

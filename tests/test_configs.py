@@ -198,9 +198,12 @@ def test_official_recipe(tmp_path):
     assert ow.optimizer.betas == (0.9, 0.95)
     ema = [h for h in cfg.custom_hooks if h.type == 'EMAHook']
     assert len(ema) == 1
-    assert (ema[0].ema_type, ema[0].momentum,
-            ema[0].end_momentum) == ('StudentCosineEMA', 0.004, 0.)
+    assert (ema[0].ema_type, ema[0].momentum, ema[0].end_momentum,
+            ema[0].momentum_index) == ('StudentCosineEMA', 0.004, 0.,
+                                       'iter_in_epoch')
     assert cfg.train_cfg.max_epochs == 200
+    # their PCA: one over the whole batch, their sign
+    assert cfg.model.teacher.shape_mask == 'pca_batch'
 
     init_default_scope('mmdpal')
     decays = {}

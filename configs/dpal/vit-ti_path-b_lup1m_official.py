@@ -4,10 +4,12 @@
 # router on the attended tokens without bias, their norms and init, zero
 # pattern queries, 1/256 scale), routing supervision (0.1 for 20 epochs, then
 # 0.01) and expert L2 0.025 over the 5 decoder calls of a step, PCA shape
-# mask, token-similarity relation with the class token, 12 heads in the
-# student's last block, their 1-D student / DINO teacher position resizes,
-# AdamW betas (0.9, 0.95) with decay on position embedding and class token,
-# fp16 AMP, an EMA of student + decoder, 200 epochs.
+# mask (one PCA over the whole batch, their sign), token-similarity relation
+# with the class token, 12 heads in the student's last block, their 1-D
+# student / DINO teacher position resizes, AdamW betas (0.9, 0.95) with
+# decay on position embedding and class token, fp16 AMP, an EMA of student +
+# decoder (momentum indexed by the iteration within the epoch, as theirs),
+# 200 epochs.
 #   tools/dist_train.sh configs/dpal/vit-ti_path-b_lup1m_official.py 8
 # Then: tools/model_converters/extract_student.py [--ema] CKPT OUT
 _base_ = './vit-ti_path-b_lup1m.py'
@@ -17,7 +19,7 @@ model = dict(
     student_pos_embed_resize='sequence_1d',
     relation_tokens='all',
     teacher=dict(
-        shape_mask='pca',
+        shape_mask='pca_batch',  # one PCA over the batch, as theirs
         relation='similarity',
         pos_embed_resize='dino_scale_factor'),
     decoder=dict(
@@ -38,12 +40,15 @@ custom_hooks = [
     dict(type='FiniteLossHook'),
     dict(type='BadImageLoggerHook'),
     dict(type='RouterLossScheduleHook', milestones=[(0, 0.1), (20, 0.01)]),
-    # ema = m * ema + (1 - m) * param, m 0.996 -> 1 (cosine, all iterations)
+    # ema = m * ema + (1 - m) * param, m on a cosine 0.996 -> 1 over all
+    # iterations, indexed by the iteration within the epoch as their
+    # script does (so m stays near 0.996)
     dict(
         type='EMAHook',
         ema_type='StudentCosineEMA',
         momentum=0.004,
-        end_momentum=0.),
+        end_momentum=0.,
+        momentum_index='iter_in_epoch'),
 ]
 optim_wrapper = dict(
     dtype='float16',  # torch.cuda.amp.autocast + GradScaler, as theirs

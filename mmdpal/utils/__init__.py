@@ -1,4 +1,5 @@
-from .checkpoint import (load_third_party_checkpoint,
+from .checkpoint import (UnsafeCheckpointError, load_checkpoint_allowing,
+                         load_third_party_checkpoint,
                          register_checkpoint_safe_globals)
 from .dist import (CPUDistributedDataParallel, setup_cpu_distributed,
                    teardown_distributed)
@@ -8,7 +9,8 @@ from .setup_env import register_all_modules
 
 __all__ = [
     'register_all_modules', 'register_checkpoint_safe_globals',
-    'load_third_party_checkpoint', 'setup_cpu_distributed',
+    'load_third_party_checkpoint', 'load_checkpoint_allowing',
+    'UnsafeCheckpointError', 'setup_cpu_distributed',
     'CPUDistributedDataParallel', 'random_stream', 'seed_global_rngs',
     'teardown_distributed', 'silence_stack_deprecations'
 ]

@@ -19,6 +19,7 @@ Two kinds of checkpoints, two deliberate choices:
 """
 import os
 import os.path as osp
+import re
 
 import numpy as np
 import torch
@@ -102,3 +103,78 @@ def load_third_party_checkpoint(path: str, what: str = 'checkpoint') -> dict:
             f'{str(e).splitlines()[0]}). '
             'Third-party checkpoints must hold tensors only: re-save it with '
             'tools/model_converters/ which writes a plain state dict.') from e
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint that holds more than the caller allows; one line."""
+
+
+def load_checkpoint_allowing(path: str, allowed=(), what: str = 'checkpoint'):
+    """Load a third-party checkpoint that may hold exactly the ``allowed``
+    classes besides tensors and plain containers, without running any other
+    pickled code.
+
+    ``weights_only=True`` with the process-wide allow-list replaced, for the
+    duration of the load, by ``allowed`` alone (``import mmdpal`` allow-lists
+    the types of mmengine's runner checkpoints, which a third-party file has
+    no reason to hold). Used for the authors' pretraining checkpoint, which
+    pickles its ``argparse.Namespace`` of arguments.
+
+    Args:
+        path (str): The file.
+        allowed (Sequence[type]): Classes the file may hold.
+        what (str): What the file is, for the messages.
+
+    Returns:
+        What ``torch.load`` returned.
+
+    Raises:
+        FileNotFoundError: No such file.
+        UnsafeCheckpointError: The file holds another class (named, with
+            the way out), or it is no torch checkpoint; the message is one
+            line.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path!r} not found')
+    allowed = list(allowed)
+    names = sorted(f'{c.__module__}.{c.__qualname__}' for c in allowed)
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(allowed)
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        try:
+            found = [
+                g for g in
+                torch.serialization.get_unsafe_globals_in_checkpoint(path)
+                if g not in names
+            ]
+        except Exception:  # not a zip checkpoint: no list of globals
+            found = []
+        if not found:
+            raise UnsafeCheckpointError(
+                f'{what} {path!r} could not be read as a torch checkpoint '
+                f'({type(e).__name__}: {_first_line(e)}): pass a file '
+                'written by torch.save') from None
+        raise UnsafeCheckpointError(
+            f'{what} {path!r} holds {found} besides tensors, containers'
+            f'{" and " + ", ".join(names) if names else ""}; it is not '
+            'read, since unpickling it could run code: re-save its state '
+            'dict alone (torch.save(ckpt["student"], ...)) where you trust '
+            'the file') from None
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(saved)
+
+
+def unpickling_refusal(e: Exception) -> str:
+    """What a ``weights_only`` load refused, from its error: e.g.
+    ``'argparse.Namespace'`` (else the error's first line)."""
+    found = re.findall(r'GLOBAL ([\w.]+)', str(e))
+    return ', '.join(dict.fromkeys(found)) if found else _first_line(e)
+
+
+def _first_line(e: Exception) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[0][:200] if lines else ''

@@ -187,3 +187,31 @@ def rank_embeddings(config, student, checkpoint, root):
             for k in (1, 5, 10)
         }
     }
+
+
+def test_groups_preprocessor_stacks_the_items_groups():
+    """mmdet's PackReIDInputs packs each item as a group (1 image at test
+    time, P x K in training); mmdet's BaseReID takes one group per batch.
+    mmdpal's preprocessor stacks the groups, so evaluation runs at any
+    batch size; a batch of images of different sizes is refused."""
+    from mmengine.dataset import pseudo_collate
+
+    import mmdpal  # noqa: F401
+    from mmdpal.registry import MODELS
+    pre = MODELS.build(dict(type='mmdpal.ReIDGroupsPreprocessor'))
+    images = [torch.rand(1, 3, 8, 4) for _ in range(5)]
+    data = pseudo_collate(
+        [dict(inputs=x, data_samples=i) for i, x in enumerate(images)])
+    out = pre(data)
+    assert torch.equal(out['inputs'], torch.cat(images))
+    assert out['data_samples'] == list(range(5))
+    group = torch.rand(4, 3, 8, 4)  # one P x K item
+    out = pre(pseudo_collate([dict(inputs=group, data_samples=0)]), True)
+    assert torch.equal(out['inputs'], group)
+    with pytest.raises(ValueError, match='different sizes'):
+        pre(dict(inputs=[torch.rand(1, 3, 8, 4), torch.rand(1, 3, 6, 4)]))
+    with pytest.raises(ValueError, match='batch augmentations'):
+        MODELS.build(
+            dict(
+                type='mmdpal.ReIDGroupsPreprocessor',
+                batch_augments=dict(augments=[])))

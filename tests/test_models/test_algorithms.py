@@ -359,12 +359,15 @@ def test_non_finite_loss_stops_with_the_term_and_iteration():
 class HostSyncDetector(TorchFunctionMode):
     """Records the tensor operations that wait for the device: reading a
     value on the host (``item``, ``bool``, ``tolist``, ...) or an output
-    whose size depends on the data (``nonzero``, ``unique``, ...)."""
+    whose size depends on the data (``nonzero``, ``unique``, ...), or an
+    operation that checks its result on the host (``linalg.eigh``, which
+    its documentation says synchronises a CUDA device)."""
 
     SYNCING = {
         'item', 'tolist', 'numpy', '__bool__', '__int__', '__float__',
         '__index__', 'nonzero', 'unique', 'unique_consecutive',
-        'masked_select', 'argwhere', 'bincount', 'repeat_interleave'
+        'masked_select', 'argwhere', 'bincount', 'repeat_interleave',
+        'linalg_eigh'
     }
 
     def __init__(self):
@@ -388,8 +391,11 @@ def test_loss_has_no_host_sync(tmp_path, mode):
     with detector:
         losses = model.loss(inputs, None)
         sum(losses.values()).backward()
-    assert detector.calls == []
+    # the official mode's one: the PCA over the whole batch (their code
+    # copies the tokens to the CPU for it at every step)
+    assert detector.calls == ([] if mode == 'paper' else ['linalg_eigh'])
     # the detector does see one
+    detector.calls.clear()
     with detector:
         float(losses['loss_global'])
     assert detector.calls == ['__float__']
@@ -399,23 +405,40 @@ def test_loss_has_no_host_sync(tmp_path, mode):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 @pytest.mark.parametrize('mode', ['paper', 'official'])
 def test_loss_never_waits_for_the_gpu(tmp_path, mode):
-    """CUDA's own sync detector: any host-device sync in ``loss()`` and its
-    backward raises."""
+    """CUDA's own sync detector (mode 'warn': one warning per host-device
+    sync) over ``loss()`` and its backward: none in the paper mode; in the
+    official mode only the batch PCA's ``linalg.eigh`` in the teacher (their
+    code copies the tokens to the CPU for it)."""
+    import warnings
     model_cfg = official_model_cfg(tmp_path) if mode == 'official' \
         else tiny_model_cfg(tmp_path)
     model = build(model_cfg).cuda()
     inputs = [v.cuda() for v in views()]
     torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode('error')
-    try:
-        losses = model.loss(inputs, None)
-        sum(losses.values()).backward()
-    finally:
-        torch.cuda.set_sync_debug_mode('default')
+
+    def syncs(fn):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            torch.cuda.set_sync_debug_mode('warn')
+            try:
+                out = fn()
+            finally:
+                torch.cuda.set_sync_debug_mode('default')
+        return out, [
+            w for w in caught
+            if 'synchronizing CUDA operation' in str(w.message)
+        ]
+
+    losses, caught = syncs(lambda: model.loss(inputs, None))
+    _, in_backward = syncs(lambda: sum(losses.values()).backward())
+    assert in_backward == []
+    if mode == 'paper':
+        assert caught == []
+    else:
+        assert caught and all(
+            w.filename.endswith(osp.join('teachers', 'vit_teacher.py'))
+            for w in caught), [(w.filename, w.lineno) for w in caught]
     assert all(torch.isfinite(v) for v in losses.values())
-    with pytest.raises(RuntimeError):  # the detector does see one
-        torch.cuda.set_sync_debug_mode('error')
-        try:
-            float(losses['loss_global'])
-        finally:
-            torch.cuda.set_sync_debug_mode('default')
+    # the detector does see one
+    _, seen = syncs(lambda: float(losses['loss_global']))
+    assert len(seen) == 1

@@ -35,6 +35,13 @@ def perturb(model, seed):
                 p.add_(torch.randn(p.shape, generator=g))
 
 
+def runner_checkpoint(model, **meta):
+    """A checkpoint as mmengine's runner writes it: the config's text in
+    ``meta['cfg']`` (extract_student.py reads the student's heads there)."""
+    cfg = Config.fromfile(TINY_CONFIG).pretty_text
+    return dict(state_dict=model.state_dict(), meta=dict(meta, cfg=cfg))
+
+
 def extract(src, dst, *flags):
     argv = sys.argv
     sys.argv = [EXTRACT_STUDENT, *flags, src, dst]
@@ -75,7 +82,7 @@ def test_ema_of_student_and_decoder_and_its_export(tmp_path):
     torch.testing.assert_close(ema.module.state_dict()[key], avg)
 
     # a runner checkpoint as EMAHook writes it
-    ckpt = dict(state_dict=model.state_dict(), meta=dict(epoch=1, iter=3))
+    ckpt = runner_checkpoint(model, epoch=1, iter=3)
     hook.before_save_checkpoint(runner, ckpt)
     src = str(tmp_path / 'epoch_1.pth')
     torch.save(ckpt, src)
@@ -95,7 +102,52 @@ def test_ema_of_student_and_decoder_and_its_export(tmp_path):
 def test_ema_export_of_a_checkpoint_without_ema(tmp_path):
     model = tiny_model(tmp_path)
     src = str(tmp_path / 'plain.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta={}), src)
+    torch.save(runner_checkpoint(model), src)
     assert extract(src, str(tmp_path / 'raw.pth'))['meta']['weights'] == 'raw'
-    with pytest.raises(KeyError, match='has no EMA weights .* drop --ema'):
+    with pytest.raises(SystemExit, match='has no EMA weights .* drop --ema'):
         extract(src, str(tmp_path / 'ema.pth'), '--ema')
+
+
+@pytest.mark.parametrize('index', ['iter', 'iter_in_epoch'])
+def test_ema_momentum_index(tmp_path, index):
+    """'iter': the cosine over all iterations of the run; 'iter_in_epoch'
+    (the authors' ``momentum_schedule[data_iter_step]``): the iteration
+    within the epoch, so every epoch replays the first steps of the
+    cosine."""
+    model = tiny_model(tmp_path)
+    hook = EMAHook(
+        ema_type='StudentCosineEMA',
+        momentum=0.004,
+        end_momentum=0.,
+        momentum_index=index)
+    runner = SimpleNamespace(model=model, iter=0, epoch=0)
+    hook.before_run(runner)
+    K, E = 12, 3  # iterations of the run, epochs: 4 iterations per epoch
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', K)
+    hub.update_info('max_epochs', E)
+    key = 'decoder.router.token'
+    avg = None
+    for k in range(7):
+        perturb(model, seed=k)
+        hook.after_train_iter(runner, k)
+        p = model.state_dict()[key]
+        if avg is None:
+            avg = p.clone()
+        else:
+            i = k if index == 'iter' else k % (K // E)
+            m = 1 - 0.004 * (1 + math.cos(math.pi * i / K)) / 2
+            avg = m * avg + (1 - m) * p
+    torch.testing.assert_close(hook.ema_model.module.state_dict()[key], avg)
+
+
+def test_ema_momentum_index_refuses_other_values(tmp_path):
+    with pytest.raises(
+            ValueError,
+            match=r"momentum_index='epoch': use one "
+            r"of \['iter', 'iter_in_epoch'\]"):
+        MODELS.build(
+            dict(
+                type='StudentCosineEMA',
+                model=tiny_model(tmp_path),
+                momentum_index='epoch'))

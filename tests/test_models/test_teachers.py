@@ -5,7 +5,7 @@ from mmdpal_testing import (TINY_TEACHER_ARCH, cubic_resize_1d,
                             save_tiny_teacher)
 from mmpretrain.models import VisionTransformer
 
-from mmdpal.models import ViTTeacher, pca_shape_mask
+from mmdpal.models import ViTTeacher, pca_batch_shape_mask, pca_shape_mask
 
 
 def vit_cfg(**kw):
@@ -174,6 +174,48 @@ def test_pca_mask_matches_svd_first_component():
         p = pc1[b] * torch.sign((pc1[b] * (ref[b] - ref[b].mean())).sum())
         expected = (p - p.min()) / (p.max() - p.min())
         torch.testing.assert_close(mask[b], expected, rtol=1e-4, atol=1e-4)
+
+
+def authors_pca_mask(patch_tokens):
+    """Their teacher's code, ``ExpertViT.forward``: scikit-learn's PCA of
+    the B*L tokens of the batch, then ``minmax_scale``."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import minmax_scale
+    B, N, L = patch_tokens.shape
+    mask = PCA(n_components=1).fit_transform(
+        patch_tokens.reshape(B * N, L).cpu().detach().numpy())
+    return torch.tensor(minmax_scale(mask)).reshape(B, N).float()
+
+
+@pytest.mark.parametrize('batch', [2, 12])
+def test_pca_batch_mask_is_their_code(batch):
+    """One PCA over the whole batch, min-max over the batch, scikit-learn's
+    sign (the component's largest loading positive): their computation, for
+    a batch small enough for scikit-learn's full SVD (2 x 32 tokens) and
+    one large enough for its covariance solver (12 x 32 >= 10 x 24
+    channels, as their 256 x 128 tokens of 768 channels)."""
+    torch.manual_seed(batch)
+    scale = torch.linspace(3, 0.2, 24)
+    tokens = (torch.randn(batch, 32, 24) * scale).half()  # their fp16
+    mask = pca_batch_shape_mask(tokens)
+    torch.testing.assert_close(
+        mask, authors_pca_mask(tokens), rtol=1e-5, atol=1e-5)
+    assert mask.min() == 0 and mask.max() == 1  # over the batch ...
+    assert mask.amin(1).max() > 0 or mask.amax(1).min() < 1  # ... not each
+    # the sign follows the channels, not the image: the same tokens negated
+    # (as another teacher could encode them) give the inverted mask,
+    # foreground and background swapped ('pca' keeps them, its sign
+    # following the class-token attention)
+    torch.testing.assert_close(
+        pca_batch_shape_mask(-tokens), 1 - mask, rtol=1e-5, atol=1e-5)
+
+
+def test_pca_batch_mask_in_the_teacher(teacher_ckpt):
+    teacher = ViTTeacher(vit_cfg(), teacher_ckpt, shape_mask='pca_batch')
+    torch.manual_seed(1)
+    out = teacher(torch.randn(3, 3, 64, 32), (8, 4))
+    torch.testing.assert_close(out.shape_mask,
+                               authors_pca_mask(out.patch_tokens))
 
 
 def test_targets_are_computed_only_when_asked(teacher_ckpt):

@@ -24,8 +24,9 @@ student_init_cfg = dict(
     unused_keys=['cls_token'])
 
 # The official student (configs/dpal/vit-ti_path-b_lup1m_official.py) has 12
-# heads in its last block, as the authors'; the tensors are the same, so it
-# loads either way, but it computes what it was trained as only with
+# heads in its last block, as the authors' (dpal_official_to_mmdpal.py); the
+# tensors are the same, but its checkpoint records the heads (meta['arch'])
+# and StrictPretrained refuses a 6-head backbone for it: load it with
 #   model = dict(backbone=dict(layer_cfgs=_base_.official_layer_cfgs))
 official_layer_cfgs = [dict()] * 11 + [dict(num_heads=12)]
 

@@ -34,9 +34,11 @@ custom_imports = dict(imports=['mmdpal'], allow_failed_imports=False)
 # the grid of 256x128 inputs.
 model = dict(
     type='BaseReID',
-    # images are normalised (and turned RGB) in the pipeline: mmdet's
-    # ReIDDataPreprocessor only swaps channels of single-image batches
-    data_preprocessor=dict(type='ReIDDataPreprocessor'),
+    # images are normalised (and turned RGB) in the pipeline; mmdpal's
+    # preprocessor stacks the items' image groups into one batch, so that
+    # mmdet's BaseReID (one group per batch otherwise) evaluates at any
+    # batch size
+    data_preprocessor=dict(type='mmdpal.ReIDGroupsPreprocessor'),
     init_cfg=_base_.student_init_cfg,
     backbone=_base_.student_cls_token_backbone,
     neck=None,
@@ -101,9 +103,10 @@ train_dataloader = dict(
         split='train',
         triplet_sampler=dict(num_ids=16, ins_per_id=4),
         pipeline=train_pipeline))
-# mmdet's BaseReID takes one image (or one P x K group) per item
+# 256 test images per batch (SOLIDER's); the metric ranks the queries a
+# chunk at a time (MSMT17's 11,659 x 82,161 distances are never held)
 val_dataloader = dict(
-    batch_size=1,
+    batch_size=256,
     num_workers=8,
     persistent_workers=True,
     drop_last=False,

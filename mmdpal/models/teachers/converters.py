@@ -3,7 +3,7 @@ names (what :class:`ViTTeacher` loads). Used by ``tools/model_converters/``.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -44,12 +44,43 @@ _HF_DINOV2_RULES = [
 _PREFIXES = ('module.', 'backbone.', 'encoder.', 'model.')
 
 
-def unwrap_state_dict(ckpt: dict) -> Dict[str, torch.Tensor]:
+class AmbiguousCheckpointError(ValueError):
+    """A checkpoint holding two candidate networks; one line."""
+
+
+def unwrap_state_dict(ckpt: dict,
+                      key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """The tensor dict of a released checkpoint (``model`` / ``state_dict``
-    / ``module`` wrappers removed)."""
-    for key in ('model', 'state_dict', 'module', 'teacher'):
-        if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
-            ckpt = ckpt[key]
+    / ``module`` wrappers removed).
+
+    A file with both ``student`` and ``teacher`` (DINO, DPAL: the teacher is
+    the EMA of the student) holds two networks: ``key`` must say which, and
+    a DPAL one (its decoder, ``adapter.*``, next to the ViT) is refused,
+    since it is a student, not a teacher.
+    """
+    if isinstance(ckpt, dict) and all(
+            isinstance(ckpt.get(k), dict) for k in ('student', 'teacher')):
+        if any('adapter.' in k for k in ckpt['student']):
+            raise AmbiguousCheckpointError(
+                "a DPAL pretraining checkpoint (the student and its EMA "
+                "'teacher', with the decoder 'adapter.*'), not a teacher: "
+                'convert it with tools/model_converters/'
+                'dpal_official_to_mmdpal.py')
+        if key is None:
+            raise AmbiguousCheckpointError(
+                "two networks, 'student' and 'teacher' (in DINO-style "
+                "checkpoints the EMA of the student): choose one with --key "
+                'student or --key teacher')
+    if key is not None:
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get(key), dict):
+            raise AmbiguousCheckpointError(
+                f'no {key!r} in the checkpoint (found '
+                f'{list(ckpt)[:8] if isinstance(ckpt, dict) else ckpt}): '
+                'drop --key or choose another')
+        ckpt = ckpt[key]
+    for k in ('model', 'state_dict', 'module', 'teacher'):
+        if isinstance(ckpt, dict) and isinstance(ckpt.get(k), dict):
+            ckpt = ckpt[k]
     return {k: v for k, v in ckpt.items() if isinstance(v, torch.Tensor)}
 
 
@@ -86,13 +117,20 @@ def _pos_embed_with_cls(pos: torch.Tensor, notes: List[str]) -> torch.Tensor:
     return pos
 
 
-def convert_timm_vit(ckpt: dict) -> Tuple[OrderedDict, List[str], List[str]]:
+def convert_timm_vit(
+        ckpt: dict,
+        key: Optional[str] = None) -> Tuple[OrderedDict, List[str], List[str]]:
     """PATH / MAE / timm ViT -> mmpretrain ``VisionTransformer`` names.
+
+    Args:
+        ckpt (dict): The released checkpoint.
+        key (str, optional): Its entry to convert, for a file with two
+            networks (``'student'`` / ``'teacher'``).
 
     Returns:
         tuple: (state dict, dropped keys, notes).
     """
-    src = unwrap_state_dict(ckpt)
+    src = unwrap_state_dict(ckpt, key)
     out, dropped, notes = OrderedDict(), [], []
     qv_bias = {}
     for key, value in src.items():

@@ -71,6 +71,47 @@ def pca_shape_mask(patch_tokens: torch.Tensor,
     return min_max_scale(pc1 * sign)
 
 
+def pca_batch_shape_mask(patch_tokens: torch.Tensor) -> torch.Tensor:
+    """The authors' M_shape as their code computes it: one PCA over the
+    patch tokens of the whole batch, min-max scaled over the batch.
+
+    Their teacher runs ``PCA(n_components=1).fit_transform`` (scikit-learn)
+    on the B*L tokens of the (per-GPU) batch, on the CPU, then
+    ``minmax_scale`` over those B*L values. The same here, on the tokens'
+    device in float64 (scikit-learn turns their fp16 tokens into float64):
+    the C x C covariance, its top eigenvector (what scikit-learn's
+    ``covariance_eigh`` solver computes for B*L >= 10 C), one host
+    synchronisation per call (theirs copies to the CPU).
+
+    The sign is theirs: scikit-learn 1.6.1 (their requirements) flips the
+    component so that its largest-magnitude loading, over the C teacher
+    channels, is positive (``svd_flip(..., u_based_decision=False)``).
+    Nothing ties that to the person: whether the foreground or the
+    background comes out high depends on the teacher's channels, and may
+    change from batch to batch. (:func:`pca_shape_mask`, per image, aligns
+    the sign with the class-token attention instead.)
+
+    Args:
+        patch_tokens (Tensor): (B, L, C).
+
+    Returns:
+        Tensor: (B, L) in [0, 1], min and max over the whole batch.
+    """
+    B, L, C = patch_tokens.shape
+    with torch.autocast(device_type=patch_tokens.device.type, enabled=False):
+        x = patch_tokens.reshape(B * L, C).double()
+        x = x - x.mean(dim=0, keepdim=True)
+        cov = x.T @ x / max(B * L - 1, 1)
+        v = torch.linalg.eigh(cov)[1][:, -1]  # eigenvalues ascend
+        sign = torch.sign(v[v.abs().argmax()])
+        v = v * torch.where(sign == 0, torch.ones_like(sign), sign)
+        pc1 = x @ v
+        lo, hi = pc1.min(), pc1.max()
+        # minmax_scale leaves a constant input at 0 (a zero range counts 1)
+        scale = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+        return ((pc1 - lo) / scale).reshape(B, L).float()
+
+
 def _first_component(x: torch.Tensor, num_iters: int) -> torch.Tensor:
     """Projection of centred (B, L, C) tokens on their first principal
     direction, by power iteration in fp32: (B, L)."""
@@ -120,8 +161,17 @@ def _pca_shape_mask(patches: torch.Tensor,
     return pca_shape_mask(patches, reference=cls_attn)
 
 
-SHAPE_MASKS = dict(attention=_attention_shape_mask, pca=_pca_shape_mask)
-TOKEN_SHAPE_MASKS = ('pca', )  # read the patch tokens
+def _pca_batch_shape_mask(patches: torch.Tensor,
+                          cls_attn: torch.Tensor) -> torch.Tensor:
+    """The authors' M_shape exactly: one PCA over the whole batch."""
+    return pca_batch_shape_mask(patches)
+
+
+SHAPE_MASKS = dict(
+    attention=_attention_shape_mask,
+    pca=_pca_shape_mask,
+    pca_batch=_pca_batch_shape_mask)
+TOKEN_SHAPE_MASKS = ('pca', 'pca_batch')  # read the patch tokens
 
 
 def _attention_relation(tokens: torch.Tensor, attn_mean: torch.Tensor,
@@ -195,8 +245,12 @@ class ViTTeacher(BaseModule):
         shape_mask (str): M_shape of Eq. 2. ``'attention'`` (paper, default):
             the last block's class-token attention over the patches, averaged
             over heads, min-max scaled per image. ``'pca'`` (authors' code):
-            the first PCA component of the patch tokens, see
-            :func:`pca_shape_mask`.
+            the first PCA component of each image's patch tokens, its sign
+            aligned with the class-token attention, see
+            :func:`pca_shape_mask`. ``'pca_batch'`` (authors' code, as it
+            computes it): one PCA over the patch tokens of the whole batch,
+            min-max over the batch, scikit-learn's sign, see
+            :func:`pca_batch_shape_mask`.
         relation (str): F_t^r of Eq. 6. ``'attention'`` (paper, default): the
             last block's token-to-token attention averaged over heads, rows
             renormalised. ``'similarity'`` (authors' code): Eq. 3,

@@ -7,13 +7,18 @@ load the DPAL student into ``mmpretrain.VisionTransformer`` at all: the
 student's position embedding has a class-token slot and a 16x8 grid (256x128
 input), and the ViT's own load hook only understands square grids.
 ``StrictPretrained`` loads the backbone part of a checkpoint, resizes the
-position embedding, and fails with the full list of mismatches.
+position embedding, and fails with the full list of mismatches. Tensor shapes
+do not give the heads of a block: the architecture recorded in the
+checkpoint's ``meta['arch']`` (``arch.py``) is compared with the backbone's
+first, so that a student with 12 heads in its last block is not fine-tuned
+as a 6-head network.
 """
 import logging
 import os.path as osp
+import pickle
 import re
 from collections import OrderedDict
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -23,7 +28,17 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import WEIGHT_INITIALIZERS
+from mmdpal.utils.checkpoint import unpickling_refusal
+from .arch import arch_differences, backbone_arch, recorded_arch
 from .state_dict import check_state_dict_fits, pos_embed_layout
+
+
+class ArchitectureMismatchError(ValueError):
+    """The student in a checkpoint is another network than the config's
+    backbone (its ``meta['arch']`` differs), printed as written."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''
 
 
 @WEIGHT_INITIALIZERS.register_module()
@@ -43,6 +58,14 @@ class StrictPretrained:
             backbone=dict(type='mmpretrain.VisionTransformer', ...,
                           init_cfg=None))
 
+    The architecture the checkpoint records in ``meta['arch']`` (width,
+    depth, heads of every block, patch size; written by
+    ``tools/model_converters/extract_student.py`` and
+    ``dpal_official_to_mmdpal.py``) must be the backbone's: a difference,
+    e.g. 12 heads in the last block against 6, raises
+    :class:`ArchitectureMismatchError` naming it and the config key to change
+    (``model.backbone.layer_cfgs``). A checkpoint without it loads with one
+    warning that the heads could not be checked.
     The checkpoint's tensors under ``prefix`` (``backbone.*``, as written by
     ``tools/model_converters/extract_student.py``) must match the model's
     parameters and buffers under the same prefix one to one: any missing,
@@ -68,8 +91,10 @@ class StrictPretrained:
             Defaults to ``'backbone.'``.
         pos_embed_grid (tuple[int, int], optional): ``(rows, cols)`` of the
             patch grid the checkpoint's ``pos_embed`` was trained on, e.g.
-            ``(16, 8)`` for 256x128 images and 16-pixel patches. None means
-            square. Defaults to None.
+            ``(16, 8)`` for 256x128 images and 16-pixel patches. A
+            checkpoint that records its grid (``meta['arch']``) is resized
+            from that one, and another value here is an error; without the
+            record, None means square. Defaults to None.
         unused_keys (Sequence[str]): Checkpoint keys (relative to ``prefix``)
             that may be left unused because the model has no such tensor.
             Defaults to ().
@@ -105,15 +130,20 @@ class StrictPretrained:
                 'StrictPretrained as the init_cfg of the whole model, not of '
                 'the part it loads') from None
 
-        state = self._load_part()
+        ckpt = self._load()
+        state = self._part(ckpt)
+        differences, grid = self._compare_arch(
+            recorded_arch(ckpt.get('meta'), self.prefix), target)
         unused = [
             k for k in self.unused_keys
             if k in state and k not in target.state_dict()
         ]
         for key in unused:
             state.pop(key)
-        resized = self._fit_pos_embeds(state, target)
-        self._check(state, target)
+        resized = self._fit_pos_embeds(state, target, grid)
+        self._check(state, target, differences)
+        if differences:  # the tensors fit, the network differs (heads)
+            self._refuse_arch(differences, target)
         target.load_state_dict(state, strict=True)
         if isinstance(target, BaseModule):
             # mmengine then skips target.init_weights(), which would re-draw
@@ -127,27 +157,87 @@ class StrictPretrained:
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=self._get_init_info())
 
-    def _load_part(self) -> 'OrderedDict[str, torch.Tensor]':
-        """The checkpoint's tensors under ``prefix``, without the prefix."""
+    def _load(self) -> dict:
+        """The checkpoint, tensors and plain types only."""
         if '://' not in self.checkpoint and not osp.isfile(self.checkpoint):
             raise FileNotFoundError(
                 f'StrictPretrained: checkpoint {self.checkpoint!r} not found. '
                 'Write it with tools/model_converters/extract_student.py '
                 '(from a DPAL checkpoint) and pass it with --cfg-options '
                 'model.init_cfg.checkpoint=PATH')
-        ckpt = CheckpointLoader.load_checkpoint(
-            self.checkpoint, map_location=self.map_location)
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+        try:
+            ckpt = CheckpointLoader.load_checkpoint(
+                self.checkpoint, map_location=self.map_location)
+        except pickle.UnpicklingError as e:
+            raise ValueError(
+                f'StrictPretrained: checkpoint {self.checkpoint!r} holds '
+                f'{unpickling_refusal(e)}, not only tensors and containers: '
+                "a checkpoint of the authors' pretraining script? Convert "
+                'it with tools/model_converters/dpal_official_to_mmdpal.py'
+            ) from None
+        return ckpt if isinstance(ckpt, dict) else {}
+
+    def _part(self, ckpt: dict) -> 'OrderedDict[str, torch.Tensor]':
+        """The checkpoint's tensors under ``prefix``, without the prefix."""
+        state = ckpt.get('state_dict', ckpt)
         part = OrderedDict((k[len(self.prefix):], v) for k, v in state.items()
                            if k.startswith(self.prefix))
         if not part:
+            authors = any(
+                re.search(r'(^|\.)blocks\.\d+\.attn\.qkv\.', k)
+                for k in state) or {'student', 'teacher'} <= set(state)
+            hint = ("it is in the names of the authors' code: convert it "
+                    'with tools/model_converters/dpal_official_to_mmdpal.py'
+                    ) if authors else (
+                        'pass the output of '
+                        'tools/model_converters/extract_student.py')
             raise KeyError(
                 f'StrictPretrained: checkpoint {self.checkpoint!r} has no '
-                f'"{self.prefix}*" keys (found e.g. {list(state)[:5]}); pass '
-                'the output of tools/model_converters/extract_student.py')
+                f'"{self.prefix}*" keys (found e.g. {list(state)[:5]}); '
+                f'{hint}')
         return part
 
-    def _fit_pos_embeds(self, state: dict, target: torch.nn.Module) -> list:
+    def _compare_arch(
+        self, arch: Optional[dict], target: torch.nn.Module
+    ) -> Tuple[List[str], Optional[Tuple[int, int]]]:
+        """What differs between the recorded architecture and the model's
+        part (one line each, with the config key), and the position grid of
+        the checkpoint (``pos_embed_grid``, else the recorded one)."""
+        if arch is None:
+            print_log(
+                f'StrictPretrained: {self.checkpoint} records no '
+                "architecture (meta['arch']), so the heads of its blocks "
+                f'could not be checked against model.{self.prefix[:-1]}: '
+                'its tensors fit a backbone of any heads. Re-export it with '
+                'tools/model_converters/extract_student.py (or '
+                'dpal_official_to_mmdpal.py) to have them checked.',
+                logger='current',
+                level=logging.WARNING)
+            return [], self.pos_embed_grid
+        lines = arch_differences(arch, backbone_arch(target, self.prefix),
+                                 self.prefix[:-1])
+        recorded_grid = arch.get('pos_embed_grid')
+        recorded_grid = tuple(recorded_grid) if recorded_grid else None
+        if (self.pos_embed_grid and recorded_grid
+                and self.pos_embed_grid != recorded_grid):
+            lines.append(
+                f'position grid: checkpoint {recorded_grid[0]}x'
+                f'{recorded_grid[1]}, pos_embed_grid {self.pos_embed_grid} '
+                '(model.init_cfg.pos_embed_grid: set it to '
+                f'{recorded_grid} or leave it out)')
+        return lines, recorded_grid or self.pos_embed_grid
+
+    def _refuse_arch(self, differences: List[str],
+                     target: torch.nn.Module) -> None:
+        raise ArchitectureMismatchError('\n'.join([
+            f'StrictPretrained: checkpoint {self.checkpoint!r} holds another '
+            f'network than model.{self.prefix[:-1]} '
+            f'({type(target).__name__}): its meta["arch"] against the '
+            'config:'
+        ] + [f'  {line}' for line in differences]))
+
+    def _fit_pos_embeds(self, state: dict, target: torch.nn.Module,
+                        grid: Optional[Tuple[int, int]]) -> list:
         """Resize every ``*pos_embed`` of ``state`` to the model's one.
 
         Returns:
@@ -170,8 +260,7 @@ class StrictPretrained:
                 continue  # reported as a shape mismatch by _check
             length = src.shape[1]
             try:
-                src_extra, src_grid = pos_embed_layout(length,
-                                                       self.pos_embed_grid)
+                src_extra, src_grid = pos_embed_layout(length, grid)
             except ValueError as e:
                 raise ValueError(
                     f'StrictPretrained: {self.prefix}{key} of '
@@ -195,17 +284,23 @@ class StrictPretrained:
                 f'{dst_extra} extra + {dst_grid[0]}x{dst_grid[1]}')
         return resized
 
-    def _check(self, state: dict, target: torch.nn.Module) -> None:
-        """Raise one error listing every key that does not fit."""
+    def _check(self, state: dict, target: torch.nn.Module,
+               differences: Sequence[str]) -> None:
+        """Raise one error listing every key that does not fit (and what
+        the recorded architecture says differs)."""
+        hint = ('Check that the backbone in the config is the architecture '
+                'the student was pretrained with, and that the checkpoint '
+                'was written by tools/model_converters/extract_student.py.')
+        if differences:
+            hint = '\n'.join(['Its meta["arch"] against the config:'] +
+                             [f'  {line}' for line in differences] + [hint])
         check_state_dict_fits(
             state,
             target.state_dict(),
             what=(f'StrictPretrained: checkpoint {self.checkpoint!r} does not '
                   f'fit model.{self.prefix[:-1]} ({type(target).__name__}); '
                   f'keys relative to {self.prefix!r}'),
-            hint=('Check that the backbone in the config is the architecture '
-                  'the student was pretrained with, and that the checkpoint '
-                  'was written by tools/model_converters/extract_student.py.'),
+            hint=hint,
             allowed_unused=self.unused_keys)
 
     def _loaded_message(self, state: dict, unused: list, resized: list) -> str:

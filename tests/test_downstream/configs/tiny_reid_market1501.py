@@ -39,6 +39,7 @@ train_dataloader = dict(
         triplet_sampler=dict(num_ids=2, ins_per_id=2),
         pipeline=train_pipeline))
 val_dataloader = dict(
+    batch_size=4,  # several images per batch (the real configs: 256)
     num_workers=0,
     persistent_workers=False,
     dataset=dict(pipeline=test_pipeline))

@@ -1,0 +1,3 @@
+from .reid import ReIDGroupsPreprocessor
+
+__all__ = ['ReIDGroupsPreprocessor']
