@@ -67,14 +67,14 @@ def tiny_official(name, folder):
                           ('peta-zs', 'default', 25, 6),
                           ('pa100k', 'official', 30, 12),
                           ('peta-zs', 'official', 22, 12)])
-def test_config_loads_the_student_strictly(vit_ti_student, name, protocol,
-                                           epochs, last_heads):
+def test_config_loads_the_student_strictly(student_for, name, protocol, epochs,
+                                           last_heads):
     """Every student tensor, the class token included, goes into the
     256x128 ViT; one sigmoid output per attribute on its class token; the
     Table 7 recipe (lr 1e-4, 25 epochs) or the authors' (30 / 22 epochs, 12
     heads in the last block) and the PAR metric."""
     config = CONFIGS[name] if protocol == 'default' else OFFICIAL[name]
-    path, student = vit_ti_student
+    path, student = student_for(config)
     cfg = Config.fromfile(config)
     assert cfg.model.init_cfg.type == 'mmdpal.StrictPretrained'
     model = build_with_student(config, 'mmpretrain', path)
@@ -168,10 +168,11 @@ def weighted_bce_of_scores(scores, labels, ratio):
 @pytest.mark.slow
 @pytest.mark.parametrize('protocol', ['default', 'official'])
 @pytest.mark.parametrize('name', CONFIGS)
-def test_attribute_chain_train_then_test(tmp_path, tiny_student, name,
+def test_attribute_chain_train_then_test(tmp_path, student_for, name,
                                          protocol):
     tiny = TINY[name] if protocol == 'default' else tiny_official(
         name, str(tmp_path))
+    student = student_for(tiny, tiny=True)
     root = str(tmp_path / name)
     test_set, labels, train_labels = TEST_SETS[name](root)
     options = [
@@ -180,7 +181,7 @@ def test_attribute_chain_train_then_test(tmp_path, tiny_student, name,
     ]
     work = str(tmp_path / 'work')
     checkpoint = train_from_student(
-        tiny, work, options, tiny_student, cls_token_used=True)
+        tiny, work, options, student, cls_token_used=True)
     train_text = train_log(work)
 
     metrics = evaluate_checkpoint(tiny, checkpoint, work, options)
@@ -190,7 +191,7 @@ def test_attribute_chain_train_then_test(tmp_path, tiny_student, name,
     assert all(0.0 <= metrics[k] <= 1.0 for k in par), metrics
     # the reported numbers are those of the tuned model's predictions
     scores = outputs_per_image(
-        tiny, 'mmpretrain', tiny_student[0], checkpoint, test_set,
+        tiny, 'mmpretrain', student[0], checkpoint, test_set,
         lambda model, inputs: model.predict(inputs)[0].pred_score)
     scores = torch.stack(scores).numpy()
     expected = {

@@ -202,7 +202,7 @@ def test_student_of_another_architecture_fails_train_py(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     'config', [TINY, TINY_OFFICIAL], ids=['ours', 'official'])
-def test_crowdhuman_chain_train_then_test(config, tmp_path, tiny_student):
+def test_crowdhuman_chain_train_then_test(config, tmp_path, student_for):
     """Our protocol and the authors' (class token kept and loaded, their
     pyramid + FPN, AdamW wd 1e-4 without clipping)."""
     train, _ = write_crowdhuman(str(tmp_path), 'train', num_images=4)
@@ -213,7 +213,7 @@ def test_crowdhuman_chain_train_then_test(config, tmp_path, tiny_student):
         config,
         work,
         data_options,
-        tiny_student,
+        student_for(config, tiny=True),
         cls_token_used=config == TINY_OFFICIAL)
 
     prefix = str(tmp_path / 'preds')

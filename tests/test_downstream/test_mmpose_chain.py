@@ -108,11 +108,11 @@ def test_config_loads_the_student_strictly(config, vit_ti_student):
 
 
 @pytest.mark.parametrize('config', OFFICIAL_CONFIGS, ids=osp.basename)
-def test_official_config_loads_the_student_strictly(config, vit_ti_student):
+def test_official_config_loads_the_student_strictly(config, student_for):
     """Each official config loads every student tensor, the class token too
     where their ViT keeps it (not COCO-WholeBody), with 12 heads in the last
     block, and predicts heatmaps at stride 4."""
-    path, student = vit_ti_student
+    path, student = student_for(config)
     cfg, model = build_model(config, path)
     vit = model.backbone
     backbone = vit.state_dict()
@@ -285,7 +285,7 @@ def chain_fixture(tmp_path, layout):
 @pytest.mark.slow
 @pytest.mark.parametrize('chain', list(CHAINS))
 def test_official_and_crowdpose_chains_train_then_test(chain, tmp_path,
-                                                       tiny_student):
+                                                       student_for):
     """Each official config (and our CrowdPose one), shrunk: the student
     loaded strictly (with the class token where their ViT keeps it, the
     position grid as their ViT stores it), two training iterations,
@@ -295,7 +295,7 @@ def test_official_and_crowdpose_chains_train_then_test(chain, tmp_path,
     val, options = chain_fixture(tmp_path, layout)
     metrics = check_chain(
         tmp_path,
-        tiny_student,
+        student_for(config, tiny=True),
         options,
         val['num_instances'],
         val['ann_file'],
@@ -310,7 +310,8 @@ def test_official_and_crowdpose_chains_train_then_test(chain, tmp_path,
 
 
 @pytest.mark.slow
-def test_coco_official_chain_with_two_processes(tmp_path, tiny_student):
+def test_coco_official_chain_with_two_processes(tmp_path,
+                                                official_tiny_student):
     """tools/dist_train.sh with 2 processes (torchrun, gloo on the CPU) on
     the shrunk official COCO config: every parameter, the class token
     included, takes part in the DDP step; then tools/test.py."""
@@ -328,7 +329,7 @@ def test_coco_official_chain_with_two_processes(tmp_path, tiny_student):
     result = subprocess.run([
         'bash', 'tools/dist_train.sh', config, '2', '--work-dir', work,
         '--cfg-options', *options,
-        f'model.init_cfg.checkpoint={tiny_student[0]}',
+        f'model.init_cfg.checkpoint={official_tiny_student[0]}',
         'train_cfg.max_epochs=2', 'env_cfg.dist_cfg.timeout=60'
     ],
                             cwd=REPO,
@@ -348,7 +349,7 @@ def test_coco_official_chain_with_two_processes(tmp_path, tiny_student):
         osp.join(work, 'epoch_2.pth'), map_location='cpu',
         weights_only=True)['state_dict']
     assert not torch.equal(tuned['backbone.cls_token'],
-                           tiny_student[1]['cls_token'])
+                           official_tiny_student[1]['cls_token'])
     metrics = evaluate_checkpoint(config, osp.join(work, 'epoch_2.pth'), work,
                                   options)
     assert 0.0 <= metrics['coco/AP'] <= 1.0

@@ -87,14 +87,14 @@ def test_lip_base_config_reads_the_lip_layout(tmp_path):
     (OFFICIAL,
      ('cls_token', 'layers.11.attn.qkv.weight'), 1 + 36 * 24, [3, 7, 11], 12)
 ])
-def test_config_loads_the_student_strictly(vit_ti_student, config, loaded,
+def test_config_loads_the_student_strictly(student_for, config, loaded,
                                            num_tokens, out_indices,
                                            last_heads):
     """The LIP configs build in mmseg's scope, load the student into the
     192-dim ViT (ours: blocks 3, 6, 9, 12 out, its final norm; the
     authors': blocks 4, 8, 12 out, the class token in the sequence, 12
     heads in the last block) and predict 20 classes at stride 4."""
-    path, student = vit_ti_student
+    path, student = student_for(config)
     cfg = Config.fromfile(config)
     model = build_with_student(config, 'mmseg', path)
     backbone = model.backbone.state_dict()
@@ -233,7 +233,7 @@ def miou_of_pngs(pred_dir, label_paths):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('protocol', ['default', 'official'])
-def test_lip_chain_train_then_test(tmp_path, tiny_student, protocol):
+def test_lip_chain_train_then_test(tmp_path, student_for, protocol):
     """Ours; the authors' (CE2P head and losses, one SCHP cycle that leaves
     the aggregated weights in the checkpoint, multi-scale + flip test)."""
     official = protocol == 'official'
@@ -246,7 +246,7 @@ def test_lip_chain_train_then_test(tmp_path, tiny_student, protocol):
         tiny,
         work,
         data_options,
-        tiny_student,
+        student_for(tiny, tiny=True),
         pos_embed_resize='1 extra + 4x2 -> '
         f'{int(official)} extra + 6x4',
         # the authors' head norms blocks 4, 8, 12 with its own LayerNorms

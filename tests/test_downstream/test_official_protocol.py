@@ -151,11 +151,12 @@ def authors_pyramid(x, s):
 
 # ------------------------------------------------------------- tests ----
 @pytest.fixture(scope='module')
-def vit_ti_student(vit_ti_student, tmp_path_factory):
-    """The ViT-Ti/16 student of conftest.py with a random class token and
+def official_student(official_vit_ti_student, tmp_path_factory):
+    """The official ViT-Ti/16 student of conftest.py (12 heads in the last
+    block) with a random class token and
     position embedding (the ViT's are zeros until its init_weights), so
     that where they go shows in the output."""
-    path, state = vit_ti_student
+    path, state = official_vit_ti_student
     ckpt = torch.load(path, map_location='cpu', weights_only=True)
     torch.manual_seed(2)
     state = dict(state)
@@ -172,11 +173,11 @@ def built(config, student_path, scope='mmpose'):
     return model.eval()
 
 
-def test_coco_pose_backbone_equals_the_authors_vit(vit_ti_student):
+def test_coco_pose_backbone_equals_the_authors_vit(official_student):
     """COCO: class token in the sequence, 1 + 16x8 loaded as it is, 128 ->
     192 positions as a 1-D sequence in every forward, padding 2, 12 heads in
     the last block."""
-    path, student = vit_ti_student
+    path, student = official_student
     vit = built(COCO_OFFICIAL, path).backbone
     assert vit.pos_embed.shape == (1, 1 + 128, 192)
     torch.testing.assert_close(vit.pos_embed, student['pos_embed'])
@@ -208,11 +209,11 @@ def test_coco_pose_backbone_equals_the_authors_vit(vit_ti_student):
     assert (six_heads - theirs).abs().max() > 1e-2
 
 
-def test_humanart_pose_backbone_equals_the_authors_vit(vit_ti_student):
+def test_humanart_pose_backbone_equals_the_authors_vit(official_student):
     """Human-Art (and CrowdPose, the same backbone keys): their
     img_size=(224, 224) resizes the 16x8 grid to 14x14 (2-D) at loading,
     then 196 -> 192 positions (1-D) in every forward."""
-    path, student = vit_ti_student
+    path, student = official_student
     vit = built(HUMANART_OFFICIAL, path).backbone
     pos = torch.cat([
         student['pos_embed'][:, :1],
@@ -235,7 +236,7 @@ def test_humanart_pose_backbone_equals_the_authors_vit(vit_ti_student):
     assert crowdpose == Config.fromfile(HUMANART_OFFICIAL).model.backbone
 
 
-def test_crowdhuman_backbone_and_pyramid_equal_the_authors(vit_ti_student):
+def test_crowdhuman_backbone_and_pyramid_equal_the_authors(official_student):
     """CrowdHuman: their detection ViT (class token, DINO's scale-factor
     resize of 1 + 16x8 in every forward, no padding, LayerNorm eps 1e-5)
     and their pyramid, on the same weights (BatchNorm with non-trivial
@@ -243,7 +244,7 @@ def test_crowdhuman_backbone_and_pyramid_equal_the_authors(vit_ti_student):
     from mmdet.models.necks import FPN
 
     from mmdpal.models import DeconvPyramid
-    path, student = vit_ti_student
+    path, student = official_student
     model = built(CROWDHUMAN_OFFICIAL, path, 'mmdet')
     vit, (pyramid, fpn) = model.backbone, model.neck
     assert isinstance(pyramid, DeconvPyramid) and isinstance(fpn, FPN)
@@ -318,7 +319,7 @@ def theirs_named(model):
     return theirs
 
 
-def test_layer_decay_quirk_is_mmpose_on_their_names(vit_ti_student):
+def test_layer_decay_quirk_is_mmpose_on_their_names(official_student):
     """mmpose's own constructor on the parameters named as the authors'
     (blocks fall through to the head's group) gives exactly the groups of
     the official configs' constructor (scale_blocks=False) on ours; with
@@ -328,7 +329,7 @@ def test_layer_decay_quirk_is_mmpose_on_their_names(vit_ti_student):
         LayerDecayOptimWrapperConstructor
 
     from mmdpal.engine import ViTLayerDecayOptimWrapperConstructor
-    path, _ = vit_ti_student
+    path, _ = official_student
     model = built(COCO_OFFICIAL, path)
     cfg = Config.fromfile(COCO_OFFICIAL).optim_wrapper
     assert cfg.constructor == 'mmdpal.ViTLayerDecayOptimWrapperConstructor'
@@ -426,3 +427,44 @@ def test_resampled_pos_vit_refuses_an_unknown_resize():
             match=r"pos_embed_resize='2d': use one of "
             r"\['grid', 'sequence_1d', 'dino_scale_factor'\]"):
         ResampledPosViT(arch='deit-tiny', pos_embed_resize='2d')
+
+
+# one official config per task and the toolbox whose scope builds it
+EVERY_TASK_OFFICIAL = [
+    (COCO_OFFICIAL, 'mmpose'),
+    (CROWDHUMAN_OFFICIAL, 'mmdet'),
+    (osp.join(REPO, 'configs', 'downstream', 'mmseg',
+              'dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official.py'),
+     'mmseg'),
+    (osp.join(
+        REPO, 'configs', 'downstream', 'reid',
+        'bnneck-reid_dpal-vit-ti_1xb64-120e_market1501-256x128'
+        '_official.py'), 'mmdet'),
+    (osp.join(REPO, 'configs', 'downstream', 'attribute',
+              'mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128_official.py'),
+     'mmpretrain'),
+]
+
+
+@pytest.mark.parametrize(
+    'official,scope', EVERY_TASK_OFFICIAL, ids=lambda v: osp.basename(v)[:24])
+def test_a_student_of_the_other_protocol_is_refused_in_one_line(
+        official, scope, vit_ti_student, official_vit_ti_student):
+    """The same tensors, other heads: the paper-mode student (6 heads in
+    the last block) given an official config, and the official student
+    (12) given the task's default config, each refuse in one line naming
+    the file, the block and model.backbone.layer_cfgs."""
+    from mmdpal.models import ArchitectureMismatchError
+    default = official.replace('_official.py', '.py')
+    for config, (path, _), theirs, ours in (
+        (official, vit_ti_student, 6, 12),
+        (default, official_vit_ti_student, 12, 6),
+    ):
+        with pytest.raises(ArchitectureMismatchError) as error:
+            build_with_student(config, scope, path)
+        message = str(error.value)
+        assert '\n' not in message, message
+        assert path in message
+        assert (f'heads of block 12 (layers.11): checkpoint {theirs}, '
+                f'model {ours}') in message
+        assert 'set model.backbone.layer_cfgs=' in message

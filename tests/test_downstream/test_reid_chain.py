@@ -54,13 +54,13 @@ def tiny_official(folder):
                          [(MARKET, 751, 64, 6), (MSMT, 1041, 64, 6),
                           (MARKET_OFFICIAL, 751, 64, 12),
                           (MSMT_OFFICIAL, 1041, 256, 12)])
-def test_config_loads_the_student_strictly(vit_ti_student, config, num_ids,
-                                           batch, last_heads):
+def test_config_loads_the_student_strictly(student_for, config, num_ids, batch,
+                                           last_heads):
     """Every student tensor, the class token included, goes into the
     256x128 ViT whose class token is the embedding (BNNeck head: triplet on
     the 192-d embedding, identity loss on its BN copy); the official
     configs have 12 heads in the last block."""
-    path, student = vit_ti_student
+    path, student = student_for(config)
     cfg = Config.fromfile(config)
     model = build_with_student(config, 'mmdet', path)
     backbone = model.backbone.state_dict()
@@ -80,10 +80,10 @@ def test_config_loads_the_student_strictly(vit_ti_student, config, num_ids,
 
 
 @pytest.mark.parametrize('config', [MARKET, MARKET_OFFICIAL])
-def test_config_loss_is_triplet_plus_identity(vit_ti_student, config):
+def test_config_loss_is_triplet_plus_identity(student_for, config):
     """One P x K batch through the real Market model in loss mode."""
     from mmdet.structures import ReIDDataSample
-    model = build_with_student(config, 'mmdet', vit_ti_student[0])
+    model = build_with_student(config, 'mmdet', student_for(config)[0])
     samples = []
     for pid in (0, 0, 1, 1):
         sample = ReIDDataSample()
@@ -136,8 +136,9 @@ def data_options(root):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('protocol', ['default', 'official'])
-def test_market_chain_train_then_test(tmp_path, tiny_student, protocol):
+def test_market_chain_train_then_test(tmp_path, student_for, protocol):
     tiny = TINY if protocol == 'default' else tiny_official(str(tmp_path))
+    student = student_for(tiny, tiny=True)
     root = str(tmp_path / 'Market-1501')
     written = write_market1501(root)
     options = data_options(root)
@@ -146,7 +147,7 @@ def test_market_chain_train_then_test(tmp_path, tiny_student, protocol):
         tiny,
         work,
         options,
-        tiny_student,
+        student,
         checkpoint='iter_2.pth',
         cls_token_used=True)
 
@@ -155,8 +156,8 @@ def test_market_chain_train_then_test(tmp_path, tiny_student, protocol):
     assert set(metrics) == {'reid/mAP', 'reid/R1', 'reid/R5', 'reid/R10'}
     assert all(0.0 < v <= 1.0 for v in metrics.values()), metrics
     # the reported numbers are those of the tuned model's embeddings
-    expected = rank_embeddings(tiny, tiny_student[0],
-                               osp.join(work, 'iter_2.pth'), root)
+    expected = rank_embeddings(tiny, student[0], osp.join(work, 'iter_2.pth'),
+                               root)
     assert metrics == pytest.approx(expected)
     assert len(written['query']) == 3
 

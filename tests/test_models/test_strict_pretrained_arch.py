@@ -16,6 +16,7 @@ from mmengine.registry import init_default_scope
 import mmdpal  # noqa: F401
 from mmdpal.models import (ArchitectureMismatchError, StrictPretrained,
                            layer_cfgs_expression)
+from mmdpal.models.utils.arch import arch_differences
 from mmdpal.registry import MODELS
 
 ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
@@ -116,6 +117,32 @@ def test_another_grid_or_width_is_named(authors_like, tmp_path):
     assert 'layers.0.attn.qkv.weight: checkpoint (192, 64)' in message
     assert ('width (embed_dims): checkpoint 64, model 32 '
             '(model.backbone.arch)') in message
+
+
+def test_vits_are_compared_by_what_they_compute_not_by_class():
+    """A ViT subclass (the official configs' ResampledPosViT) takes a
+    VisionTransformer student of the same heads; other heads in it, or a
+    module that is not a ViT, are named."""
+    vit = dict(
+        prefix='backbone.',
+        type='VisionTransformer',
+        embed_dims=32,
+        num_layers=4,
+        num_heads=[2, 2, 2, 4],
+        patch_size=[16, 16])
+    resampled = dict(vit, type='ResampledPosViT')
+    assert arch_differences(vit, resampled) == []
+    assert arch_differences(vit, dict(resampled, num_heads=[2] * 4)) == [
+        'heads of block 4 (layers.3): checkpoint 4, model 2',
+        'set model.backbone.layer_cfgs=[dict(num_heads=2)] * 3 + '
+        '[dict(num_heads=4)]'
+    ]
+    swin = dict(prefix='backbone.', type='SwinTransformer')
+    assert arch_differences(vit, swin) == [
+        'type: checkpoint VisionTransformer, model SwinTransformer '
+        '(model.backbone.type)'
+    ]
+    assert arch_differences(swin, dict(swin)) == []
 
 
 def test_layer_cfgs_expression():

@@ -81,7 +81,10 @@ def arch_differences(checkpoint: dict,
 
     The position grid and the class token are left out: fine-tuning at
     another size, or without the class token, is what the loader resizes
-    and drops.
+    and drops. Two ViTs are compared by what they compute (width, depth,
+    heads, patch size), not by class name: a ViT subclass that only
+    changes how the position embedding is resized (``ResampledPosViT`` of
+    the official downstream configs) takes the same student.
 
     Args:
         checkpoint (dict): ``meta['arch']`` of the checkpoint.
@@ -92,13 +95,14 @@ def arch_differences(checkpoint: dict,
         list[str]: Empty when they agree.
     """
     key = f'model.{part}'
-    if checkpoint.get('type') != model.get('type'):
+    both_vits = 'num_heads' in checkpoint and 'num_heads' in model
+    if not both_vits:  # e.g. a Swin: only its type is recorded
+        if checkpoint.get('type') == model.get('type'):
+            return []
         return [
             f'type: checkpoint {checkpoint.get("type")}, model '
             f'{model.get("type")} ({key}.type)'
         ]
-    if 'num_heads' not in checkpoint or 'num_heads' not in model:
-        return []  # not ViTs: nothing more is recorded
     lines = []
     for name, what, cfg_key in (('embed_dims', 'width',
                                  'arch'), ('num_layers', 'depth', 'arch'),

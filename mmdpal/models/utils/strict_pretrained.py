@@ -229,12 +229,12 @@ class StrictPretrained:
 
     def _refuse_arch(self, differences: List[str],
                      target: torch.nn.Module) -> None:
-        raise ArchitectureMismatchError('\n'.join([
+        # one line: the differences, then the config key that fixes them
+        raise ArchitectureMismatchError(
             f'StrictPretrained: checkpoint {self.checkpoint!r} holds another '
             f'network than model.{self.prefix[:-1]} '
-            f'({type(target).__name__}): its meta["arch"] against the '
-            'config:'
-        ] + [f'  {line}' for line in differences]))
+            f'({type(target).__name__}), by its meta["arch"]: ' +
+            '; '.join(differences))
 
     def _fit_pos_embeds(self, state: dict, target: torch.nn.Module,
                         grid: Optional[Tuple[int, int]]) -> list:
