@@ -705,22 +705,61 @@ def cut_crops(
         tuple[list[np.ndarray], list[tuple]]: The (h, w, 3) uint8 crops
         and the regions they were cut from.
     """
-    H, W = frame.shape[:2]
     crops, regions = [], []
     for box in np.asarray(boxes).reshape(
             -1,
             np.shape(boxes)[-1] if np.size(boxes) else 4):
-        x1, y1, x2, y2 = person_crop_box(box, size, margin)
-        pad = (max(0, -y1), max(0, y2 - H), max(0, -x1), max(0, x2 - W))
-        patch = frame[max(0, y1):min(H, y2), max(0, x1):min(W, x2)]
-        if any(pad):
-            patch = cv2.copyMakeBorder(patch, *pad, cv2.BORDER_REPLICATE)
-        interp = cv2.INTER_AREA if patch.shape[0] > size[0] else \
-            cv2.INTER_CUBIC
-        crops.append(
-            cv2.resize(patch, (size[1], size[0]), interpolation=interp))
-        regions.append((x1, y1, x2, y2))
+        region = person_crop_box(box, size, margin)
+        crops.append(_cut_region(frame, region, size, cv2.INTER_CUBIC))
+        regions.append(region)
     return crops, regions
+
+
+def _cut_region(img: np.ndarray, region: Sequence[int], size: Tuple[int, int],
+                enlarge: int) -> np.ndarray:
+    """``img[region]`` (the border replicated outside the image) resized to
+    ``size`` (h, w): area interpolation when shrinking, ``enlarge`` when
+    enlarging."""
+    H, W = img.shape[:2]
+    x1, y1, x2, y2 = region
+    pad = (max(0, -y1), max(0, y2 - H), max(0, -x1), max(0, x2 - W))
+    patch = img[max(0, y1):min(H, y2), max(0, x1):min(W, x2)]
+    if any(pad):
+        patch = cv2.copyMakeBorder(patch, *pad, cv2.BORDER_REPLICATE)
+    interp = cv2.INTER_AREA if patch.shape[0] > size[0] else enlarge
+    return cv2.resize(patch, (size[1], size[0]), interpolation=interp)
+
+
+def person_mask(frame: np.ndarray,
+                background: np.ndarray,
+                fg_thr: int = 30) -> np.ndarray:
+    """Where the people are in a frame of the static camera: the pixels
+    that differ from the person-free median background by more than
+    ``fg_thr`` in some channel, opened with a 3x3 square (single-pixel
+    noise off) and closed with a 7x7 one (small holes where clothes look
+    like the background filled).
+
+    Returns:
+        np.ndarray: (H, W) uint8, 255 on the people, 0 elsewhere.
+    """
+    fg = _fg_mask(frame, background, fg_thr).astype(np.uint8) * 255
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return cv2.morphologyEx(fg, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+
+
+def cut_masks(mask: np.ndarray, regions: Sequence[Sequence[int]],
+              size: Tuple[int, int]) -> List[np.ndarray]:
+    """The crops of :func:`cut_crops` cut from a frame's
+    :func:`person_mask`: the same regions and size, so that mask and crop
+    align pixel for pixel (values in between 0 and 255 where the resize
+    mixes person and background).
+
+    Returns:
+        list[np.ndarray]: (h, w) uint8 masks.
+    """
+    return [
+        _cut_region(mask, region, size, cv2.INTER_LINEAR) for region in regions
+    ]
 
 
 def median_background(frames: Sequence[np.ndarray]) -> np.ndarray:
@@ -874,7 +913,7 @@ def _prepare_out_dir(out_dir: str) -> None:
             f'output folder {out_dir!r} is not empty and has no meta.json '
             '(not written by vtest_to_lup): choose another --out or empty '
             'it')
-    for sub in ('train', 'heldout', 'backgrounds', REID_DIR):
+    for sub in ('train', 'heldout', 'backgrounds', REID_DIR, MASK_DIR):
         if osp.isdir(osp.join(out_dir, sub)):
             shutil.rmtree(osp.join(out_dir, sub))
         os.makedirs(osp.join(out_dir, sub))
@@ -882,6 +921,9 @@ def _prepare_out_dir(out_dir: str) -> None:
 
 #: The Market-1501 folder of the held-out crops, under the output folder.
 REID_DIR = 'heldout_reid'
+#: The person masks of the crops (``masks/train``, ``masks/heldout``; PNG,
+#: the crop's name), under the output folder.
+MASK_DIR = 'masks'
 
 
 def write_reid_heldout(out_dir: str,
@@ -974,7 +1016,9 @@ def make_vtest_lup(video: str,
     4. Split by time (:func:`split_by_time`); training crops of a track
        that goes on into the held-out part are dropped too.
     5. Crops (:func:`cut_crops`) go to ``out_dir/train`` and
-       ``out_dir/heldout`` as ``f{frame:04d}_t{track:03d}.jpg``;
+       ``out_dir/heldout`` as ``f{frame:04d}_t{track:03d}.jpg``, and their
+       person masks (:func:`person_mask`, cut as the crop:
+       :func:`cut_masks`) as ``out_dir/masks/<split>/<name>.png``;
        backgrounds (median image, its grid windows of ``bg_sizes``, and
        person-free windows of ``frame_bg_frames`` sampled frames) to
        ``out_dir/backgrounds``; everything is listed in
@@ -1046,6 +1090,7 @@ def make_vtest_lup(video: str,
                     1, min(frame_bg_frames, len(sampled))).round().astype(
                         int))) if frame_bg_frames > 0 else set()
     boxes_per_frame, crops_per_frame, regions_per_frame = [], [], []
+    masks_per_frame = []
     frame_bgs = []
     num_raw = 0
     for idx, frame in read_frames(video, sampled):
@@ -1058,6 +1103,9 @@ def make_vtest_lup(video: str,
         boxes = filter_boxes(
             nms(raw, **nms_cfg), frame, background, **filter_cfg)
         crops, regions = cut_crops(frame, boxes, crop_size, margin)
+        masks_per_frame.append(
+            cut_masks(person_mask(frame, background), regions, crop_size
+                      ) if regions else [])
         boxes_per_frame.append(boxes)
         crops_per_frame.append(crops)
         regions_per_frame.append(regions)
@@ -1093,14 +1141,18 @@ def make_vtest_lup(video: str,
     _prepare_out_dir(out_dir)
     crops = [c for cs in crops_per_frame for c in cs]
     regions = [r for rs in regions_per_frame for r in rs]
-    for rec, crop, region in zip(records, crops, regions):
+    masks = [m for ms in masks_per_frame for m in ms]
+    for rec, crop, region, mask in zip(records, crops, regions, masks):
         rec['crop_box'] = [int(v) for v in region]
         if rec['split'] == 'gap':
-            rec['split'], rec['file'] = 'dropped', None
+            rec['split'], rec['file'], rec['mask'] = 'dropped', None, None
             continue
-        rec['file'] = (f"{rec['split']}/f{rec['frame']:04d}_"
-                       f"t{rec['track_id']:03d}.jpg")
+        name = f"{rec['split']}/f{rec['frame']:04d}_t{rec['track_id']:03d}"
+        rec['file'], rec['mask'] = f'{name}.jpg', f'{MASK_DIR}/{name}.png'
         _imwrite(osp.join(out_dir, rec['file']), crop, jpeg_quality)
+        os.makedirs(osp.dirname(osp.join(out_dir, rec['mask'])), exist_ok=True)
+        if not cv2.imwrite(osp.join(out_dir, rec['mask']), mask):
+            raise OSError(f"cannot write {rec['mask']!r} in {out_dir!r}")
 
     reid = write_reid_heldout(out_dir, records, crops, reid_min_gap,
                               jpeg_quality)

@@ -296,6 +296,17 @@ def test_synthetic_conversion(synthetic_video, tmp_path):
     assert len(heldout) == summary['heldout'] == 6  # B and C, 24-28
     img = cv2.imread(str(out / 'train' / train[0]))
     assert img.shape == (128, 64, 3)
+    # every crop has its person mask, aligned with it: the drawn person
+    # (24 of the region's 42 columns, 64 of its 84 rows) is on, the sides off
+    kept = [r for r in crops if r['file'] is not None]
+    assert sorted(os.listdir(out / 'masks' / 'train')) == [
+        n.replace('.jpg', '.png') for n in train
+    ]
+    for rec in kept:
+        mask = cv2.imread(str(out / rec['mask']), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (128, 64) and mask.dtype == np.uint8
+        assert mask[32:96, 24:40].min() == 255, rec['mask']
+        assert mask[:, :6].max() == 0 and mask[:, -6:].max() == 0
     # backgrounds: the median (person-free) and frame windows that do not
     # touch any person
     bgs = meta['backgrounds']

@@ -167,10 +167,17 @@ def _pca_batch_shape_mask(patches: torch.Tensor,
     return pca_batch_shape_mask(patches)
 
 
+def _no_shape_mask(patches: torch.Tensor,
+                   cls_attn: torch.Tensor) -> torch.Tensor:
+    """No M_shape: every patch weighs 1 (plain token regression)."""
+    return torch.ones_like(cls_attn)
+
+
 SHAPE_MASKS = dict(
     attention=_attention_shape_mask,
     pca=_pca_shape_mask,
-    pca_batch=_pca_batch_shape_mask)
+    pca_batch=_pca_batch_shape_mask,
+    none=_no_shape_mask)
 TOKEN_SHAPE_MASKS = ('pca', 'pca_batch')  # read the patch tokens
 
 
@@ -250,7 +257,9 @@ class ViTTeacher(BaseModule):
             :func:`pca_shape_mask`. ``'pca_batch'`` (authors' code, as it
             computes it): one PCA over the patch tokens of the whole batch,
             min-max over the batch, scikit-learn's sign, see
-            :func:`pca_batch_shape_mask`.
+            :func:`pca_batch_shape_mask`. ``'none'`` (not DPAL): every patch
+            weighs 1, Eq. 5 becomes a plain MSE of all patch tokens (the
+            demo's token-regression baseline).
         relation (str): F_t^r of Eq. 6. ``'attention'`` (paper, default): the
             last block's token-to-token attention averaged over heads, rows
             renormalised. ``'similarity'`` (authors' code): Eq. 3,
