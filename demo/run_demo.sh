@@ -53,6 +53,7 @@ took "3/6 DPAL"
 
 say "4/6 baseline: plain token regression, same teacher, views and iterations"
 "$PY" tools/train.py "$BASELINE" --work-dir "$BASE_WORK"
+"$PY" tools/model_converters/extract_student.py "$BASE_WORK/iter_$ITERS.pth" "$BASE_WORK/student_vit-ti.pth"
 took "4/6 baseline"
 
 say "5/6 person-mask probe on the held-out crops (patch tokens, no decoder)"
@@ -62,8 +63,8 @@ say "5/6 person-mask probe on the held-out crops (patch tokens, no decoder)"
 "$PY" tools/analysis_tools/mask_probe.py "$CONFIG" --data-root data/vtest_lup \
     --size 256 128 \
     --model init \
-    --model "after DPAL=$WORK/iter_$ITERS.pth" \
-    --model "token-regression baseline=$BASE_WORK/iter_$ITERS.pth" \
+    --model "after DPAL=$WORK/student_vit-ti.pth" \
+    --model "token-regression baseline=$BASE_WORK/student_vit-ti.pth" \
     --model teacher \
     --out "$WORK/mask_probe.json"
 took "5/6 probe"

@@ -32,25 +32,36 @@ TINY_TEACHER_ARCH = dict(
     embed_dims=48, num_layers=2, num_heads=3, feedforward_channels=96)
 
 
-def write_person_images(folder, num, size=(96, 48), seed=0):
+def write_person_images(folder, num, size=(96, 48), seed=0, mask_folder=None):
     """Write ``num`` JPEGs of a person-like figure (head, torso, legs) at a
-    random place and colour on a textured background; returns the paths."""
+    random place and colour on a textured background; returns the paths.
+    With ``mask_folder``, the figure's mask (255 on it) goes there as a PNG
+    of the same name."""
     os.makedirs(folder, exist_ok=True)
+    if mask_folder:
+        os.makedirs(mask_folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     H, W = size
     paths = []
     for i in range(num):
         img = rng.integers(60, 200, (H, W, 3), dtype=np.uint8)
         img = cv2.GaussianBlur(img, (7, 7), 0)
+        mask = np.zeros((H, W), np.uint8)
         cx = int(rng.integers(W // 3, 2 * W // 3))
         colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-        cv2.circle(img, (cx, H // 6), max(H // 14, 2), colour, -1)
-        cv2.rectangle(img, (cx - W // 6, H // 4), (cx + W // 6, 3 * H // 5),
-                      colour, -1)
-        cv2.rectangle(img, (cx - W // 8, 3 * H // 5), (cx + W // 8, H - 2),
-                      tuple(255 - c for c in colour), -1)
+        for canvas, head, torso, legs in (
+            (img, colour, colour, tuple(255 - c for c in colour)),
+            (mask, 255, 255, 255),
+        ):
+            cv2.circle(canvas, (cx, H // 6), max(H // 14, 2), head, -1)
+            cv2.rectangle(canvas, (cx - W // 6, H // 4),
+                          (cx + W // 6, 3 * H // 5), torso, -1)
+            cv2.rectangle(canvas, (cx - W // 8, 3 * H // 5),
+                          (cx + W // 8, H - 2), legs, -1)
         path = osp.join(folder, f'{i:04d}.jpg')
         cv2.imwrite(path, img)
+        if mask_folder:
+            cv2.imwrite(osp.join(mask_folder, f'{i:04d}.png'), mask)
         paths.append(path)
     return paths
 

@@ -218,6 +218,20 @@ def test_pca_batch_mask_in_the_teacher(teacher_ckpt):
                                authors_pca_mask(out.patch_tokens))
 
 
+def test_no_shape_mask_weighs_every_patch_one(teacher_ckpt):
+    """shape_mask='none' (the demo's token-regression baseline): Eq. 5
+    becomes the plain MSE of every patch token."""
+    from mmdpal.models.losses import LocalAlignLoss
+    teacher = ViTTeacher(vit_cfg(), teacher_ckpt, shape_mask='none')
+    torch.manual_seed(1)
+    out = teacher(torch.randn(3, 3, 64, 32), (8, 4))
+    assert torch.equal(out.shape_mask, torch.ones(3, 32))
+    student = torch.randn_like(out.patch_tokens)
+    torch.testing.assert_close(
+        LocalAlignLoss()(student, out.patch_tokens, out.shape_mask),
+        torch.nn.functional.mse_loss(student, out.patch_tokens))
+
+
 def test_targets_are_computed_only_when_asked(teacher_ckpt):
     teacher = ViTTeacher(vit_cfg(), teacher_ckpt, shape_mask='pca')
     img = torch.randn(2, 3, 64, 32)

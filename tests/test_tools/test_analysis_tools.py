@@ -19,9 +19,11 @@ REFERENCE_METRICS = ('global_cos', 'local_cos', 'local_cos_shape',
 
 def make_tiny_lup(root):
     """A folder like data/vtest_lup/: train/ (16 crops), heldout/ (12 crops
-    of 4 tracks), backgrounds/ and meta.json, plus a tiny teacher."""
+    of 4 tracks), their masks/, backgrounds/ and meta.json, plus a tiny
+    teacher."""
     crops = []
-    train = write_person_images(str(root / 'train'), 16, seed=0)
+    train = write_person_images(
+        str(root / 'train'), 16, seed=0, mask_folder=str(root / 'masks/train'))
     for i, path in enumerate(train):
         crops.append(
             dict(
@@ -29,8 +31,13 @@ def make_tiny_lup(root):
                 track_id=100 + i % 5,
                 split='train',
                 box=[0, 0, 48, 96],
-                file='train/' + osp.basename(path)))
-    heldout = write_person_images(str(root / 'heldout'), 12, seed=3)
+                file='train/' + osp.basename(path),
+                mask='masks/train/' + osp.basename(path)[:-4] + '.png'))
+    heldout = write_person_images(
+        str(root / 'heldout'),
+        12,
+        seed=3,
+        mask_folder=str(root / 'masks/heldout'))
     for i, path in enumerate(heldout):
         crops.append(
             dict(
@@ -38,7 +45,8 @@ def make_tiny_lup(root):
                 track_id=i % 4,
                 split='heldout',
                 box=[0, 0, 48, 96],
-                file='heldout/' + osp.basename(path)))
+                file='heldout/' + osp.basename(path),
+                mask='masks/heldout/' + osp.basename(path)[:-4] + '.png'))
     write_backgrounds(str(root / 'backgrounds'))
     meta = dict(
         video='synthetic',
@@ -149,11 +157,19 @@ def test_metrics_of_known_students():
 
 
 def test_missing_data_names_the_converter(tmp_path):
+    from mask_probe import read_split
     from pattern_utils import heldout_crops
     with pytest.raises(FileNotFoundError, match='vtest_to_lup.py'):
         heldout_crops(str(tmp_path / 'nowhere'))
     with pytest.raises(FileNotFoundError, match='meta.json'):
         heldout_crops(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='vtest_to_lup.py --out'):
+        read_split(str(tmp_path), 'heldout', (64, 32))
+    # a folder of an older vtest_to_lup.py: no masks listed
+    (tmp_path / 'meta.json').write_text(
+        json.dumps(dict(crops=[dict(split='heldout', file='heldout/a.jpg')])))
+    with pytest.raises(KeyError, match='lists no person masks'):
+        read_split(str(tmp_path), 'heldout', (64, 32))
 
 
 @pytest.mark.slow
@@ -226,3 +242,34 @@ def test_visualize_and_eval_alignment(tmp_path):
         assert math.isfinite(res[REFERENCE][key]), key
     assert res['after']['global_cos'] > res['before']['global_cos'] + 0.05
     assert res['baseline'] == res['after']
+
+    # the person-mask probe: the same student twice scores the same on
+    # every held-out crop, with a zero paired difference
+    probe = tmp_path / 'probe.json'
+    out = run_tool([
+        'tools/analysis_tools/mask_probe.py', config, '--data-root',
+        str(root), '--size', '64', '32', '--model', 'init', '--model',
+        f'trained={ckpt}', '--model', f'again={ckpt}', '--model', 'teacher',
+        '--reps', '200', '--out',
+        str(probe)
+    ],
+                   timeout=300)
+    check_ok(out)
+    assert 'Person-mask IoU on 12 held-out crops' in out.stdout
+    res = json.loads(probe.read_text())
+    assert (res['train_images'], res['test_images']) == (16, 12)
+    assert res['grid'] == [
+        8, 4
+    ] and res['reference'] == ('student at initialisation')
+    models = res['models']
+    assert list(models) == [
+        'student at initialisation', 'trained', 'again', 'teacher',
+        'position prior (no image)'
+    ]
+    assert models['trained']['per_image'] == models['again']['per_image']
+    # each network's own tokens: the student's are not the teacher's
+    assert models['trained']['per_image'] != models['teacher']['per_image']
+    for name, m in models.items():
+        assert len(m['per_image']) == 12
+        assert m['iou']['low'] <= m['iou']['mean'] <= m['iou']['high'], name
+        assert 0.0 <= m['iou']['mean'] <= 1.0

@@ -126,7 +126,9 @@ class TokenReader:
             raise ValueError(f"--model {spec!r}: give 'init', 'teacher' or "
                              'NAME=CHECKPOINT')
         from reid_probe import load_student  # sibling analysis tool
-        return name, load_student(self.cfg, path).eval()
+        backbone = load_student(self.cfg, path)
+        backbone.eval()  # (mmpretrain's ViT.train() returns None)
+        return name, backbone
 
     @torch.no_grad()
     def tokens(self, backbone, views: torch.Tensor, batch: int):
@@ -168,6 +170,9 @@ def main(argv=None):
     for spec in args.model:
         start = time.perf_counter()
         name, backbone = reader.network(spec)
+        if name in scores or name == PRIOR:
+            raise ValueError(f'--model {spec!r}: the name {name!r} is taken; '
+                             'give each model its own NAME=')
         scores[name] = run_mask_probe(
             reader.tokens(backbone, train_views, args.batch_size), train_masks,
             reader.tokens(backbone, test_views, args.batch_size), test_masks,
