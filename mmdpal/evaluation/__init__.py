@@ -1,6 +1,3 @@
-from .mask_probe import (LinearProbe, bootstrap_ci, fit_linear_probe, mask_iou,
-                         paired_difference_ci, patch_fractions, position_prior,
-                         predict_fractions, run_mask_probe)
 from .metrics import (PedestrianAttributeMetric, PositiveRatioBCEMetric,
                       ReIDMetric, cosine_ranking_scores,
                       pedestrian_attribute_scores, reid_ranking_scores)
@@ -11,7 +8,5 @@ __all__ = [
     'PedestrianAttributeMetric', 'PositiveRatioBCEMetric', 'ReIDMetric',
     'pedestrian_attribute_scores', 'reid_ranking_scores',
     'cosine_ranking_scores', 'ReIDProbeLoop', 'embed_reid_batch',
-    'run_reid_probe', 'student_embedding', 'LinearProbe', 'bootstrap_ci',
-    'fit_linear_probe', 'mask_iou', 'paired_difference_ci', 'patch_fractions',
-    'position_prior', 'predict_fractions', 'run_mask_probe'
+    'run_reid_probe', 'student_embedding'
 ]

@@ -37,15 +37,13 @@ default, the config's model built with the config's seed and
 a student whose backbone stayed frozen at initialisation while only the
 decoder was trained) when given.
 """
-import json
-import os
 import os.path as osp
 
 from mmengine.logging import MMLogger
 from pattern_utils import (alignment_metrics, analysis_parser, build_model,
                            compute_features, load_heldout, load_view,
                            make_multi_person, multi_person_pairs,
-                           reference_metrics)
+                           reference_metrics, write_json)
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
 from mmdpal.utils import silence_stack_deprecations
@@ -134,10 +132,7 @@ def main(argv=None):
         view_size=list(settings['size']),
         multi_person_size=list(settings['multi_person'].get('size', [])),
         results=results)
-    if osp.dirname(args.out):
-        os.makedirs(osp.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(out, f, indent=2)
+    write_json(args.out, out, indent=2)
     print(f'written {args.out}')
 
 

@@ -20,6 +20,7 @@ pictures in the style of Fig. 3 / Fig. 5 of the paper) and
 """
 import argparse
 import json
+import os
 import os.path as osp
 from collections import defaultdict
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -48,6 +49,13 @@ def _data_hint(data_root: str) -> str:
             f'--out {data_root.rstrip("/") or "data/vtest_lup"}` (or point '
             'the config at another folder with --cfg-options '
             'train_dataloader.dataset.data_root=DIR)')
+
+
+def write_json(path: str, obj, indent: int = 1) -> None:
+    """Write ``obj`` to ``path`` as JSON, making its folder first."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(obj, f, indent=indent)
 
 
 def read_meta(data_root: str) -> dict:

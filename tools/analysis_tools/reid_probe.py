@@ -19,8 +19,6 @@ the validation of a pretraining run with the probe; ``--size`` changes the
 size the images are resized to (256x128 there).
 """
 import argparse
-import json
-import os
 import os.path as osp
 
 import torch
@@ -28,6 +26,7 @@ from mmengine.config import Config, DictAction
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from pattern_utils import build_model, write_json  # sibling helpers
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
 from mmdpal.evaluation import run_reid_probe
@@ -97,7 +96,6 @@ def load_model(cfg: Config, args) -> torch.nn.Module:
     config's student at initialisation / its teacher's ViT."""
     if args.checkpoint:
         return load_student(cfg, args.checkpoint)
-    from pattern_utils import build_model  # the sibling analysis helpers
     model = build_model(cfg)
     return model.teacher.vit if args.teacher else model.backbone
 
@@ -134,9 +132,7 @@ def main(argv=None):
     for key, value in metrics.items():
         print(f'  {key}: {value:.4f}')
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(metrics, f, indent=1)
+        write_json(args.out, metrics)
     return metrics
 
 

@@ -1,4 +1,4 @@
-"""The person-mask probe of the demo (mmdpal.evaluation.mask_probe) on
+"""The person-mask probe of the demo (tools/analysis_tools/mask_probe.py) on
 generated masks with known answers: tokens that carry the mask give a
 near-perfect score, tokens that carry nothing (or whose targets were
 shuffled between images) give the image-free position prior's score,
@@ -7,9 +7,8 @@ the width the sample says."""
 import numpy as np
 import pytest
 import torch
-
-from mmdpal.evaluation import (bootstrap_ci, mask_iou, paired_difference_ci,
-                               patch_fractions, position_prior, run_mask_probe)
+from mask_probe import (bootstrap_ci, mask_iou, paired_difference_ci,
+                        patch_fractions, position_prior, run_mask_probe)
 
 GRID = (8, 4)  # tokens of a 128x64 view, patch 16; masks at 4 px a patch
 
