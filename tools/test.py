@@ -17,12 +17,10 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from torch.distributed.elastic.multiprocessing.errors import record
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
-from mmdpal.utils import (setup_cpu_distributed, silence_stack_deprecations,
-                          teardown_distributed)
+from mmdpal.utils import run_job, silence_stack_deprecations
 
 
 def parse_args():
@@ -54,6 +52,7 @@ def parse_args():
     return args
 
 
+@record  # a failed rank's error reaches torchrun's summary (root cause)
 def main():
     args = parse_args()
     if not osp.isfile(args.checkpoint):
@@ -80,18 +79,15 @@ def main():
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
 
-    # without CUDA: gloo process group, DDP wrapper without device ids
-    setup_cpu_distributed(cfg)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    metrics = runner.test()  # computed once, on the gathered results
-    if args.out is not None and runner.rank == 0:
-        import mmengine
-        mmengine.dump(metrics, args.out)
-    teardown_distributed()
-    return metrics
+    def test(runner):
+        metrics = runner.test()  # computed once, on the gathered results
+        if args.out is not None and runner.rank == 0:
+            import mmengine
+            mmengine.dump(metrics, args.out)
+        return metrics
+
+    # the runner, a gloo process group without CUDA, a defined end
+    return run_job(cfg, test)
 
 
 if __name__ == '__main__':

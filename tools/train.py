@@ -16,12 +16,10 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from torch.distributed.elastic.multiprocessing.errors import record
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
-from mmdpal.utils import (setup_cpu_distributed, silence_stack_deprecations,
-                          teardown_distributed)
+from mmdpal.utils import run_job, silence_stack_deprecations
 
 
 def parse_args():
@@ -106,23 +104,30 @@ def merge_args(cfg, args):
         cfg.val_cfg = None
         cfg.val_dataloader = None
         cfg.val_evaluator = None
+
+    # SIGTERM (Slurm's notice before a kill) -> checkpoint, then every rank
+    # stops; a config may list the hook itself
+    hooks = cfg.get('custom_hooks') or []
+    if not any('TerminationCheckpointHook' in str(h.get('type'))
+               for h in hooks):
+        cfg.custom_hooks = [
+            *hooks, dict(type='mmdpal.TerminationCheckpointHook')
+        ]
     return cfg
 
 
+def train(runner) -> None:
+    runner.train()  # returns the (DDP-wrapped) model: not kept
+
+
+@record  # a failed rank's error reaches torchrun's summary (root cause)
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
-    # mmengine's launchers need CUDA; without it the process group (gloo)
-    # and the DDP wrapper (no device ids) are set up here
-    setup_cpu_distributed(cfg)
-    # mmengine's Runner unless the config names its own `runner_type`
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
-    teardown_distributed()
+    # the runner (the config's `runner_type` or mmengine's), a gloo process
+    # group without CUDA, and a defined end on success, error or SIGTERM
+    run_job(cfg, train)
 
 
 if __name__ == '__main__':

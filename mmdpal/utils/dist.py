@@ -146,16 +146,3 @@ def setup_cpu_distributed(cfg: Config) -> bool:
             find_unused_parameters=cfg.get('find_unused_parameters', False))
         cfg.model_wrapper_cfg = _cpu_wrapper(wrapper)
     return True
-
-
-def teardown_distributed() -> None:
-    """Destroy the default process group, if any, once a job is done.
-
-    Leaving it to interpreter shutdown lets gloo's threads be torn down in
-    any order; measured here, one 2-process ``dist_test.sh`` run in ten then
-    aborted a rank ("terminate called without an active exception") after
-    the metrics were computed.
-    """
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()

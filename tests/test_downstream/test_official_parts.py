@@ -184,6 +184,20 @@ def test_positive_ratio_bce_equals_theirs():
     assert metric.compute_metrics(metric.results)['loss'] == pytest.approx(
         ref_weighted_bce(logits, targets, ratio), rel=1e-9)
 
+    # a checkpoint without its ratios (NaN buffer) would give a NaN
+    # par/loss that the plateau scheduler reads: refused in one line
+    metric = PositiveRatioBCEMetric()
+    metric.pos_ratio = torch.full((4, ), float('nan'))
+    with pytest.raises(
+            RuntimeError,
+            match=r"^PositiveRatioBCEMetric: the model's PositiveRatioBCELoss "
+            r'has no positive ratios .*PositiveRatioHook[^\n]*$'):
+        metric.process([], [
+            dict(
+                pred_score=logits[0].sigmoid(),
+                gt_label=targets[0].nonzero()[:, 0])
+        ])
+
 
 # ------------------------------------------------------------- LIP (SCHP) ----
 def ref_edges(label, ignore=255):

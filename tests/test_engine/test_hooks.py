@@ -17,7 +17,16 @@ from mmdpal.engine import (BadImageLoggerHook, FiniteLossHook,
 from mmdpal.utils import random_stream
 
 
-def test_bf16_autocast_wrapper_runs_forward_in_bf16_keeps_fp32_state():
+@pytest.mark.parametrize('native', [True, False])
+def test_bf16_autocast_wrapper_runs_forward_in_bf16_keeps_fp32_state(
+        native, monkeypatch):
+    """bf16 autocast where the CPU has native bf16, fp32 where it would be
+    emulated (AVX2 only: 50x slower), said in one log line; parameters,
+    gradients and optimizer fp32 either way."""
+    from mmdpal.engine.optim_wrappers import bf16_autocast
+    monkeypatch.setattr(bf16_autocast.platform, 'machine', lambda: 'x86_64')
+    monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: False)
+    monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: native)
     init_default_scope('mmdpal')
     torch.manual_seed(0)
     model = torch.nn.Sequential(
@@ -29,15 +38,41 @@ def test_bf16_autocast_wrapper_runs_forward_in_bf16_keeps_fp32_state():
             optimizer=dict(type='SGD', lr=0.1)))
     x = torch.randn(16, 8)
     before = [p.detach().clone() for p in model.parameters()]
+    logged = []
+    monkeypatch.setattr(bf16_autocast, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
     with wrapper.optim_context(model):
         out = model(x)
-    assert out.dtype == torch.bfloat16
+    with wrapper.optim_context(model):  # decided once
+        pass
+    assert logged == [
+        'BF16AutocastOptimWrapper: bf16 autocast on this CPU (AVX-512 BF16)'
+        if native else
+        'BF16AutocastOptimWrapper: fp32 on this CPU (no AVX-512 BF16 or AMX)'
+    ]
+    assert out.dtype == (torch.bfloat16 if native else torch.float32)
     wrapper.update_params(out.float().pow(2).mean())
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert any(not torch.equal(a, b)
                for a, b in zip(before, model.parameters()))
     # outside the context the model is fp32 again
     assert model(x).dtype == torch.float32
+
+
+@pytest.mark.parametrize('ratio, native', [(0.4, True), (40., False)])
+def test_bf16_support_of_other_cpus_is_probed(ratio, native, monkeypatch):
+    """Not x86: a timed bf16 / fp32 matmul decides (native: at most 2x)."""
+    from mmdpal.engine.optim_wrappers import bf16_autocast
+    monkeypatch.setattr(bf16_autocast.platform, 'machine', lambda: 'aarch64')
+    monkeypatch.setattr(bf16_autocast, '_bf16_matmul_ratio', lambda: ratio)
+    assert bf16_autocast.cpu_bf16_support() == (
+        native, f'a bf16 matmul takes {ratio:.1f}x the fp32 one')
+
+
+def test_bf16_matmul_ratio_measures_this_cpu():
+    from mmdpal.engine.optim_wrappers.bf16_autocast import _bf16_matmul_ratio
+    ratio = _bf16_matmul_ratio(size=128, repeats=2)
+    assert 0 < ratio < 1000
 
 
 class _Logger:

@@ -151,3 +151,22 @@ def test_ema_momentum_index_refuses_other_values(tmp_path):
                 type='StudentCosineEMA',
                 model=tiny_model(tmp_path),
                 momentum_index='epoch'))
+
+
+def test_ema_iter_in_epoch_refuses_an_iteration_loop(tmp_path):
+    """mmengine's IterBasedTrainLoop reports max_epochs=1: 'iter_in_epoch'
+    would silently become 'iter', so the first update refuses, in one
+    line."""
+    hook = EMAHook(ema_type='StudentCosineEMA', momentum_index='iter_in_epoch')
+    runner = SimpleNamespace(model=tiny_model(tmp_path), iter=0, epoch=0)
+    hook.before_run(runner)
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', 12)
+    hub.update_info('max_epochs', 1)
+    hook.after_train_iter(runner, 0)  # the first step copies, no momentum
+    with pytest.raises(
+            ValueError,
+            match=r"^StudentCosineEMA\(momentum_index='iter_in_epoch'\) "
+            r'needs an EpochBasedTrainLoop .* reports max_epochs=1 .* use '
+            r"momentum_index='iter'[^\n]*$"):
+        hook.after_train_iter(runner, 1)

@@ -12,10 +12,13 @@ import hashlib
 import json
 import os
 import os.path as osp
+import shutil
+import signal
 import socket
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -35,14 +38,23 @@ NUM_GOOD, BAD = 14, ('bad_0.jpg', 'bad_1.jpg')  # 16 images: 8 per rank
 class DistProbeHook(Hook):
     """Test probe: per rank, the sampler's indices of every epoch and a
     digest of the student and decoder weights before and after training
-    (``probe_rank{r}.json`` in ``out_dir``); with ``nan_at=(rank, iter)``,
-    that rank's relation loss is NaN at that (1-based) iteration."""
+    (``probe_rank{r}.json`` in ``out_dir``). ``(rank, iter)`` pairs, 1-based
+    iterations: ``nan_at``, that rank's relation loss is NaN there;
+    ``raise_at``, that rank raises there; ``sigterm_after``, after that
+    iteration SIGTERM goes to that rank and to its launcher (as Slurm
+    sends it to every process of a job)."""
 
     priority = 'LOWEST'  # after DistSamplerSeedHook has set the epoch
 
-    def __init__(self, out_dir, nan_at=None):
+    def __init__(self,
+                 out_dir,
+                 nan_at=None,
+                 raise_at=None,
+                 sigterm_after=None):
         self.out_dir = out_dir
         self.nan_at = nan_at
+        self.raise_at = raise_at
+        self.sigterm_after = sigterm_after
         self.record = dict(epochs={})
 
     @staticmethod
@@ -69,10 +81,21 @@ class DistProbeHook(Hook):
         ]
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if self.raise_at == [runner.rank, runner.iter + 1]:
+            raise RuntimeError('injected failure')
         if self.nan_at == [runner.rank, runner.iter + 1]:
             model = getattr(runner.model, 'module', runner.model)
             model.relation_loss.register_forward_hook(
                 lambda module, args, out: out * float('nan'))
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None):
+        if self.sigterm_after == [runner.rank, runner.iter + 1]:
+            os.kill(os.getppid(), signal.SIGTERM)  # torchrun
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def after_train(self, runner):
         self.record['final'] = self.digest(runner)
@@ -81,7 +104,7 @@ class DistProbeHook(Hook):
             json.dump(self.record, f)
 
 
-def probe_config(folder, data_root, max_bad_fraction, nan_at=None):
+def probe_config(folder, data_root, max_bad_fraction, **probe):
     """The tiny config with the probe, the bad-image check every iteration
     and a short collective timeout (a hang would fail the run in 60 s)."""
     path = osp.join(folder, f'probe_{len(os.listdir(folder))}.py')
@@ -92,7 +115,7 @@ custom_imports = dict(
 custom_hooks = [
     dict(type='FiniteLossHook'),
     dict(type='BadImageLoggerHook', interval=1),
-    dict(type='DistProbeHook', out_dir={folder!r}, nan_at={nan_at!r}),
+    dict(type='DistProbeHook', out_dir={folder!r}, **{probe!r}),
 ]
 train_dataloader = dict(dataset=dict(max_bad_fraction={max_bad_fraction}))
 env_cfg = dict(dist_cfg=dict(timeout=60))
@@ -126,12 +149,24 @@ def run(command, timeout=300, **env):
         timeout=timeout)
 
 
-def logged_iters(work):
-    """The iterations whose losses rank 0 logged."""
+def logged_losses(work):
+    """{iteration: loss record} that rank 0 logged."""
     scalars = glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))
     assert len(scalars) == 1, scalars
     with open(scalars[0]) as f:
-        return [json.loads(line)['iter'] for line in f if '"loss"' in line]
+        records = [json.loads(line) for line in f if '"loss"' in line]
+    return {
+        r['iter']: {
+            k: v
+            for k, v in r.items() if k.startswith('loss')
+        }
+        for r in records
+    }
+
+
+def logged_iters(work):
+    """The iterations whose losses rank 0 logged."""
+    return list(logged_losses(work))
 
 
 def probes(folder):
@@ -315,6 +350,79 @@ def test_resume_with_slurm_and_nan_on_one_rank_stops_both(
     assert 'resumed epoch: 2, iter: 4' in logs[0]
     assert logged_iters(str(tmp_path / 'work')) == [5]
     assert not glob.glob(str(tmp_path / 'work' / 'epoch_3.pth'))
+
+
+def test_sigterm_mid_epoch_checkpoints_and_the_resumed_run_is_uninterrupted(
+        two_rank_run, data_root, tmp_path):
+    """SIGTERM to both ranks and to torchrun after iteration 2: every rank
+    finishes iteration 3 (the first of epoch 2), writes iter_3.pth and
+    exits; ``--resume`` continues with iteration 4, and the losses and
+    final weights equal those of the uninterrupted run (two_rank_run:
+    the same config, 2 epochs of 2 iterations)."""
+    uninterrupted, _ = two_rank_run
+    work = str(tmp_path / 'work')
+    os.makedirs(work)
+    config, *options = probe_config(
+        work, data_root, max_bad_fraction=0.2, sigterm_after=[0, 2])
+    command = [
+        'bash', 'tools/dist_train.sh', config, '2', '--work-dir', work,
+        *options, 'train_cfg.max_epochs=2'
+    ]
+    killed = run(command, PORT=free_port())
+    output = killed.stdout + killed.stderr
+    assert killed.returncode != 0, output[-3000:]
+    for rank in (0, 1):
+        assert (f'mmdpal: rank {rank} of 2: SIGTERM: stopped after '
+                'iteration 3 (epoch 2); checkpoint iter_3.pth') in output
+    assert sorted(osp.basename(p)
+                  for p in glob.glob(osp.join(work, '*.pth'))) == [
+                      'epoch_1.pth', 'iter_3.pth'
+                  ]
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        assert f.read() == osp.join(work, 'iter_3.pth')
+    before = logged_losses(work)
+    assert list(before) == [1, 2, 3]
+    # the killed run's log aside: logged_losses reads the resumed run's
+    shutil.move(glob.glob(osp.join(work, '2*'))[0], str(tmp_path / 'killed'))
+
+    # tools/train.py --resume: the checkpoint named in last_checkpoint
+    config, *options = probe_config(work, data_root, max_bad_fraction=0.2)
+    resumed = run([*command[:2], config, *command[3:], '--resume'],
+                  PORT=free_port())
+    assert resumed.returncode == 0, resumed.stderr[-5000:]
+    assert 'resumed epoch: 1, iter: 3' in resumed.stdout + resumed.stderr
+    assert ('resumed mid-epoch: the first 1 iterations of epoch 2 were '
+            'trained before the checkpoint') in resumed.stdout + resumed.stderr
+    after = logged_losses(work)
+    assert list(after) == [4]
+    assert {**before, **after} == logged_losses(uninterrupted)
+    assert probes(work)[0]['final'] == probes(uninterrupted)[0]['final']
+
+
+def test_an_error_on_one_rank_stops_every_rank_naming_it(data_root, tmp_path):
+    """Rank 1 raises at iteration 3 while rank 0 waits for it in the
+    gradient all-reduce: both stop well before the 60 s collective timeout,
+    the launcher fails, the first mmdpal line names rank 1 and the error,
+    and torchrun's summary gives rank 1 as the root cause."""
+    config, *options = probe_config(
+        str(tmp_path), data_root, max_bad_fraction=0.2, raise_at=[1, 3])
+    start = time.monotonic()
+    result = run([
+        'bash', 'tools/dist_train.sh', config, '2', '--work-dir',
+        str(tmp_path), *options, 'train_cfg.max_epochs=2'
+    ],
+                 PORT=free_port())
+    assert time.monotonic() - start < 60
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    lines = [
+        line for line in output.splitlines() if line.startswith('mmdpal:')
+    ]
+    assert lines[0] == ('mmdpal: rank 1 of 2 at iteration 3 (epoch 2) failed: '
+                        'RuntimeError: injected failure'), lines
+    root_cause = output.split('Root Cause (first observed failure):')[1]
+    assert 'rank      : 1 (local_rank: 1)' in root_cause
+    assert 'injected failure' in root_cause
 
 
 def test_too_many_bad_images_over_ranks_stop_the_run(data_root, tmp_path):

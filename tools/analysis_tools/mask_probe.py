@@ -332,7 +332,7 @@ def main(argv=None):
     grid = reader.grid(test_views)
 
     scores = {}
-    for spec in args.model:
+    for i, spec in enumerate(args.model, 1):
         start = time.perf_counter()
         name, backbone = reader.network(spec)
         if name in scores or name == PRIOR:
@@ -342,7 +342,10 @@ def main(argv=None):
             reader.tokens(backbone, train_views, args.batch_size), train_masks,
             reader.tokens(backbone, test_views, args.batch_size), test_masks,
             grid).numpy()
-        print(f'mask probe: {name} in {time.perf_counter() - start:.1f} s')
+        print(
+            f'mask probe: model {i}/{len(args.model)} ({name}) in '
+            f'{time.perf_counter() - start:.1f} s',
+            flush=True)
     prior = position_prior(patch_fractions(train_masks, grid), len(test_masks))
     scores[PRIOR] = mask_iou(prior, test_masks, grid).numpy()
 

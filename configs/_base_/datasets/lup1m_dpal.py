@@ -70,7 +70,8 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # DefaultSampler that can skip the trained part of a resumed epoch
+    sampler=dict(type='mmdpal.ResumableSampler', shuffle=True),
     # default_collate that also runs from other repos' tools (mmdpal::)
     collate_fn=dict(type='mmdpal.multi_view_collate'),
     dataset=dict(

@@ -120,6 +120,13 @@ class PositiveRatioBCEMetric(BaseMetric):
                 'PositiveRatioBCEMetric has no positive ratios: add '
                 "custom_hooks=[dict(type='mmdpal.PositiveRatioHook')] to the "
                 'config')
+        if torch.isnan(self.pos_ratio).any():
+            raise RuntimeError(
+                "PositiveRatioBCEMetric: the model's PositiveRatioBCELoss "
+                'has no positive ratios (pos_ratio is NaN), so par/loss would '
+                'be NaN: test a checkpoint written by a run with '
+                "custom_hooks=[dict(type='mmdpal.PositiveRatioHook')] (it "
+                "stores them in 'head.loss_module.pos_ratio')")
         for sample in data_samples:
             score = torch.as_tensor(sample['pred_score']).double().cpu()
             gt = torch.zeros_like(score)
