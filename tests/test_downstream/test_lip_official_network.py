@@ -596,6 +596,39 @@ def test_test_fit_and_map_back_equal_theirs(ori_shape):
     assert mismatch == 0, mismatch
 
 
+def test_flip_test_maps_back_as_theirs():
+    """evaluate.py with --flip: the flipped crop's logits flipped back and
+    averaged with the others in the crop, then warped back once. Ours:
+    CE2PHead.predict of each, mmseg's segmentor flipping the flipped one
+    back on the image, the average: the same argmax on every pixel, also
+    where the nearest crop pixel is a tie (this landscape size has some)."""
+    crop_size, ori_shape = (96, 64), (50, 91)
+    img = np.zeros((*ori_shape, 3), np.uint8)
+    fit = SCHPAffineFit(crop_size=crop_size)(dict(img=img.copy()))
+    _, centre, scale_w = their_val_input(img, crop_size)
+    head = official_head()
+    torch.manual_seed(5)
+    # maps at a quarter of the crop: logits at the crop's own size, so
+    # that neighbouring crop pixels often differ in their argmax
+    maps = [torch.randn(1, DIMS, 24, 16) for _ in range(3)]
+    flipped = [m.flip(-1) for m in maps]
+    meta = dict(
+        ori_shape=ori_shape,
+        img_shape=crop_size,
+        fit_matrix=fit['fit_matrix'],
+        fit_shape=crop_size)
+    with torch.no_grad():
+        plain = head.predict(maps, [dict(meta, flip=False)])
+        mirror = head.predict(
+            flipped, [dict(meta, flip=True, flip_direction='horizontal')])
+        merged = (plain + mirror.flip(-1)) / 2  # postprocess_result's flip
+        crop = (head(maps)[1] + head(flipped)[1].flip(-1)) / 2
+    pred = F.interpolate(crop, size=crop_size, **UP).argmax(1)[0].numpy()
+    expected = their_parsing_back(pred, centre, scale_w, ori_shape, crop_size)
+    assert merged.shape == (1, CLASSES, *ori_shape)
+    assert (merged.argmax(1)[0].numpy() == expected).all()
+
+
 def test_official_config_builds_their_network():
     """The official config, as mmseg builds it: the stream-normed ViT at
     224x224 with DINO's per-forward resize, the 1-D bilinear load, a head

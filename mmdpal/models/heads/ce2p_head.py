@@ -69,8 +69,8 @@ def fit_back(logits: torch.Tensor, matrix, fit_shape: Sequence[int],
     halves rounded up as cv2 does), zeros outside the crop. Nearest
     sampling commutes with the argmax and with averaging, so the argmax of
     these logits (averaged over scales and flips) is their warped-back
-    prediction; outside the crop all logits are
-    0 and the argmax is class 0, their border value.
+    prediction; outside the crop all logits are 0 and the argmax is class
+    0, their border value.
 
     Args:
         logits (Tensor): (B, K, h, w) logits of the crop (any stride).
@@ -235,8 +235,25 @@ class CE2PHead(BaseModule):
                     'CE2PHead: a test batch of SCHPAffineFit crops must come '
                     'from one image (their logits go back onto it): set '
                     'test_dataloader.batch_size=1 (and val_dataloader)')
-            return fit_back(fused, meta['fit_matrix'], meta['fit_shape'],
-                            meta['ori_shape'][:2])
+            return torch.cat([
+                self._fit_back_sample(logits[None], m)
+                for logits, m in zip(fused, batch_img_metas)
+            ])
         size = meta['pad_shape'][:2] if 'pad_shape' in meta else \
             meta['img_shape']
         return F.interpolate(fused, size=size, **_UP)
+
+    @staticmethod
+    def _fit_back_sample(logits: torch.Tensor, meta: dict) -> torch.Tensor:
+        """:func:`fit_back` of one sample's logits. A horizontally flipped
+        crop is flipped back first, in the crop (as theirs, before their
+        warp back), and its result flipped again, for mmseg's segmentor
+        flips it back on the image: the nearest pixels are then theirs also
+        where a crop pixel is half-way between two."""
+        hflip = meta.get('flip', False) and \
+            meta.get('flip_direction') == 'horizontal'
+        if hflip:
+            logits = logits.flip(-1)
+        back = fit_back(logits, meta['fit_matrix'], meta['fit_shape'],
+                        meta['ori_shape'][:2])
+        return back.flip(-1) if hflip else back
