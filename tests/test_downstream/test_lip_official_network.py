@@ -518,6 +518,11 @@ def test_new_keys_must_name_model_tensors(tmp_path):
         layer_cfgs=[dict()] * (DEPTH - 1) + [dict(num_heads=LAST_HEADS)])
     with pytest.raises(KeyError, match="new_keys entry 'tap_norms.' names no"):
         StrictPretrained(path, new_keys=['tap_norms.'])(holder)
+    with pytest.raises(
+            ValueError,
+            match=r"StrictPretrained pos_embed_resize='1d': use one of "
+            r"\['grid', 'sequence_1d_bilinear'\]"):
+        StrictPretrained(path, pos_embed_resize='1d')
 
 
 # ----------------------------------------------------- test-time geometry ----
