@@ -601,6 +601,32 @@ def test_test_fit_and_map_back_equal_theirs(ori_shape):
     assert mismatch == 0, mismatch
 
 
+def test_test_scales_equal_theirs():
+    """evaluate.py multi_scale_testing: the normalised crop (ToTensor,
+    BGR2RGB, Normalize) resized by nn.Upsample(scale_factor=s, bilinear,
+    align_corners=True). Ours: AlignCornersRescale on the 8-bit crop, then
+    mmseg's normalisation (mean / std x 255, BGR to RGB)."""
+    from mmdpal.datasets.transforms import AlignCornersRescale
+    rng = np.random.default_rng(1)
+    crop = rng.integers(0, 255, (96, 64, 3), dtype=np.uint8)
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    theirs_in = (
+        (torch.from_numpy(crop).permute(2, 0, 1).float() / 255)[[2, 1, 0]] -
+        mean) / std
+    for s in (0.5, 0.75, 1.0, 1.25, 1.5):
+        out = AlignCornersRescale(scale_factor=s)(dict(img=crop.copy()))
+        ours = torch.from_numpy(out['img']).permute(2, 0, 1)[[2, 1, 0]]
+        ours = (ours - 255 * mean) / (255 * std)
+        theirs = F.interpolate(
+            theirs_in[None],
+            scale_factor=s,
+            mode='bilinear',
+            align_corners=True)[0]
+        assert out['img_shape'] == tuple(theirs.shape[1:]), s
+        assert max_diff(ours, theirs) < 1e-4, s
+
+
 def test_flip_test_maps_back_as_theirs():
     """evaluate.py with --flip: the flipped crop's logits flipped back and
     averaged with the others in the crop, then warped back once. Ours:
@@ -665,3 +691,7 @@ def test_official_config_builds_their_network():
         assert {'fit_matrix', 'fit_shape'} <= set(pipeline[-1].meta_keys)
     tta = cfg.tta_pipeline[1].transforms
     assert tta[0] == [dict(type='mmdpal.SCHPAffineFit', crop_size=(576, 384))]
+    assert tta[1] == [
+        dict(type='mmdpal.AlignCornersRescale', scale_factor=r)
+        for r in (0.5, 0.75, 1.0, 1.25, 1.5)
+    ]

@@ -109,8 +109,9 @@ test_pipeline = [
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# tools/test.py ... --tta: scales 0.5 ... 1.5 of the 576x384 fitted crop,
-# each with its flip; raw logits averaged, left / right swapped
+# tools/test.py ... --tta: scales 0.5 ... 1.5 of the 576x384 fitted crop
+# (torch's bilinear resize with align_corners=True, as theirs), each with its
+# flip; raw logits averaged, left / right swapped
 tta_model = dict(type='mmdpal.ParsingTTAModel', flip_pairs=_base_.flip_pairs)
 tta_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -119,7 +120,7 @@ tta_pipeline = [
         transforms=[
             [dict(type='mmdpal.SCHPAffineFit', crop_size=_base_.crop_size)],
             [
-                dict(type='Resize', scale_factor=r, keep_ratio=True)
+                dict(type='mmdpal.AlignCornersRescale', scale_factor=r)
                 for r in (0.5, 0.75, 1.0, 1.25, 1.5)
             ],
             [

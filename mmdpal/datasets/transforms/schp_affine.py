@@ -3,6 +3,8 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 
 from mmdpal.registry import TRANSFORMS
@@ -145,4 +147,37 @@ class SCHPAffineFit(BaseTransform):
         results['img_shape'] = self.crop_size
         results['fit_matrix'] = matrix
         results['fit_shape'] = self.crop_size
+        return results
+
+
+@TRANSFORMS.register_module()
+class AlignCornersRescale(BaseTransform):
+    """The multi-scale test resize of the authors' LIP evaluation
+    (HumanParsing/evaluate.py ``multi_scale_testing``: ``nn.Upsample(
+    scale_factor=s, mode='bilinear', align_corners=True)`` of the crop):
+    the image resized to ``floor(h * s) x floor(w * s)`` by torch's bilinear
+    interpolation with ``align_corners=True``, kept in float32 (theirs
+    resizes the normalised tensor; the per-channel normalisation commutes
+    with it). mmseg's ``Resize`` would use cv2 (pixel centres aligned) and
+    round to 8 bits.
+
+    Required keys: img. Modified keys: img, img_shape. Added keys:
+    scale_factor.
+
+    Args:
+        scale_factor (float): s.
+    """
+
+    def __init__(self, scale_factor: float):
+        self.scale_factor = scale_factor
+
+    def transform(self, results: dict) -> dict:
+        img = np.ascontiguousarray(results['img'], dtype=np.float32)
+        h, w = img.shape[:2]
+        size = (int(h * self.scale_factor), int(w * self.scale_factor))
+        x = torch.from_numpy(img).permute(2, 0, 1)[None]
+        x = F.interpolate(x, size=size, mode='bilinear', align_corners=True)
+        results['img'] = x[0].permute(1, 2, 0).numpy()
+        results['img_shape'] = size
+        results['scale_factor'] = (size[1] / w, size[0] / h)
         return results
