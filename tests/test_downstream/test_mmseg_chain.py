@@ -112,6 +112,12 @@ def test_config_loads_the_student_strictly(student_for, config, loaded, grid,
         assert torch.equal(backbone[key], student[key]), key
     assert model.backbone.patch_resolution == grid
     assert backbone['pos_embed'].shape == (1, num_tokens, 192)
+    if config == OFFICIAL:  # theirs: 16x8 -> 196 as one sequence, bilinear
+        pos = student['pos_embed']
+        patches = torch.nn.functional.interpolate(
+            pos[:, 1:].unsqueeze(0), size=(196, 192), mode='bilinear')[0]
+        assert torch.allclose(backbone['pos_embed'],
+                              torch.cat([pos[:, :1], patches], 1))
     assert list(model.backbone.out_indices) == out_indices
     assert model.backbone.layers[-1].attn.num_heads == last_heads
     model.eval()
