@@ -38,10 +38,15 @@ def tiny_official(folder):
         OFFICIAL,
         osp.join(folder, 'tiny_lip_official.py'),
         copied=[
-            'model.init_cfg.unused_keys', 'model.backbone.with_cls_token',
+            'model.init_cfg.unused_keys', 'model.init_cfg.new_keys',
+            'model.init_cfg.pos_embed_resize', 'model.backbone.type',
+            'model.backbone.pos_embed_resize', 'model.backbone.tap_norm',
+            'model.backbone.img_size', 'model.backbone.with_cls_token',
             'model.backbone.final_norm', 'model.neck', 'model.decode_head',
             'model.auxiliary_head', 'train_dataloader.dataset.pipeline',
-            'optim_wrapper', 'custom_hooks', 'tta_model', 'tta_pipeline'
+            'val_dataloader.dataset.pipeline',
+            'test_dataloader.dataset.pipeline', 'optim_wrapper',
+            'custom_hooks', 'tta_model', 'tta_pipeline'
         ],
         fitted={
             'model.backbone.layer_cfgs': [{}] * 3 + [dict(num_heads=4)],
@@ -53,7 +58,9 @@ def tiny_official(folder):
             'train_dataloader.dataset.pipeline.2.crop_size': (96, 64),
             'custom_hooks.0.start_epoch': 1,
             'custom_hooks.0.cycle_epochs': 1,
-            'tta_pipeline.1.transforms.0.0.scale': (64, 96),
+            'val_dataloader.dataset.pipeline.1.crop_size': (96, 64),
+            'test_dataloader.dataset.pipeline.1.crop_size': (96, 64),
+            'tta_pipeline.1.transforms.0.0.crop_size': (96, 64),
             'train_cfg.val_begin': 2,  # fast: no validation after training
         })
 
@@ -82,18 +89,20 @@ def test_lip_base_config_reads_the_lip_layout(tmp_path):
     assert set(seg.unique().tolist()) <= set(range(NUM_CLASSES)) | {255}
 
 
-@pytest.mark.parametrize('config,loaded,num_tokens,out_indices,last_heads', [
-    (CONFIG, ('ln1.weight', 'cls_token'), 36 * 24, [2, 5, 8, 11], 6),
-    (OFFICIAL,
-     ('cls_token', 'layers.11.attn.qkv.weight'), 1 + 36 * 24, [3, 7, 11], 12)
-])
-def test_config_loads_the_student_strictly(student_for, config, loaded,
+@pytest.mark.parametrize(
+    'config,loaded,grid,num_tokens,out_indices,last_heads',
+    [(CONFIG, ('ln1.weight', 'cls_token'),
+      (36, 24), 36 * 24, [2, 5, 8, 11], 6),
+     (OFFICIAL, ('cls_token', 'layers.11.attn.qkv.weight'),
+      (14, 14), 1 + 14 * 14, [3, 7, 11], 12)])
+def test_config_loads_the_student_strictly(student_for, config, loaded, grid,
                                            num_tokens, out_indices,
                                            last_heads):
     """The LIP configs build in mmseg's scope, load the student into the
-    192-dim ViT (ours: blocks 3, 6, 9, 12 out, its final norm; the
-    authors': blocks 4, 8, 12 out, the class token in the sequence, 12
-    heads in the last block) and predict 20 classes at stride 4."""
+    192-dim ViT (ours: blocks 3, 6, 9, 12 out, its final norm, positions
+    stored at 36x24; the authors': blocks 4, 8, 12 out, the class token in
+    the sequence, 12 heads in the last block, positions stored at 14x14 and
+    resized in every forward) and predict 20 classes at stride 4."""
     path, student = student_for(config)
     cfg = Config.fromfile(config)
     model = build_with_student(config, 'mmseg', path)
@@ -101,8 +110,14 @@ def test_config_loads_the_student_strictly(student_for, config, loaded,
     for key in ('patch_embed.projection.weight', 'layers.8.ln2.weight',
                 *loaded[:1 if config == CONFIG else 2]):
         assert torch.equal(backbone[key], student[key]), key
-    assert model.backbone.patch_resolution == (36, 24)
+    assert model.backbone.patch_resolution == grid
     assert backbone['pos_embed'].shape == (1, num_tokens, 192)
+    if config == OFFICIAL:  # theirs: 16x8 -> 196 as one sequence, bilinear
+        pos = student['pos_embed']
+        patches = torch.nn.functional.interpolate(
+            pos[:, 1:].unsqueeze(0), size=(196, 192), mode='bilinear')[0]
+        assert torch.allclose(backbone['pos_embed'],
+                              torch.cat([pos[:, :1], patches], 1))
     assert list(model.backbone.out_indices) == out_indices
     assert model.backbone.layers[-1].attn.num_heads == last_heads
     model.eval()
@@ -247,9 +262,10 @@ def test_lip_chain_train_then_test(tmp_path, student_for, protocol):
         work,
         data_options,
         student_for(tiny, tiny=True),
-        pos_embed_resize='1 extra + 4x2 -> '
-        f'{int(official)} extra + 6x4',
-        # the authors' head norms blocks 4, 8, 12 with its own LayerNorms
+        pos_embed_resize=('1 extra + 4x2 -> 1 extra + 14x14 (as one 1-D '
+                          'sequence, bilinear)')
+        if official else '1 extra + 4x2 -> 0 extra + 6x4',
+        # the authors' ViT norms blocks 4, 8, 12 with its own LayerNorms
         unused=('ln1.weight', 'ln1.bias') if official else None)
     if official:
         assert 'SelfCorrectionHook: cycle 1 done at epoch 1' in train_log(work)

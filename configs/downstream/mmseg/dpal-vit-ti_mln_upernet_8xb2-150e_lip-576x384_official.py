@@ -12,12 +12,27 @@
 #       work_dirs/dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official/epoch_150.pth 8 --tta
 _base_ = './dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384.py'
 
-# The class token stays in the sequence; blocks 4, 8, 12 feed the head
-# without the student's final norm (the head norms each with a new
-# LayerNorm); no drop path (their ViT's default).
+# Their ViT (HumanParsing/networks/vision_transformer.py VisionTransformerHP):
+# - the class token stays in the sequence; no drop path (their default);
+# - after blocks 4, 8, 12 a new LayerNorm whose output is the tapped map
+#   *and* the stream the next block takes (tap_norm='replace'); the
+#   student's final norm is unused (final_norm=False, ln1.* left over) and
+#   the new norms start at weight 1, bias 0 (new_keys);
+# - built at 224x224 (train.py passes image_size, the model reads img_size):
+#   a 14x14 position grid; the pretrained 16x8 = 128 positions are resampled
+#   at loading as one flat sequence (bilinear) to 196, and every forward
+#   resizes that 14x14 grid to the batch's (36x24 at 576x384) with DINO's
+#   scale factors (bicubic, scale_factor=(36.1 / 14, 24.1 / 14)).
 model = dict(
-    init_cfg=dict(unused_keys=['ln1.weight', 'ln1.bias']),
+    init_cfg=dict(
+        unused_keys=['ln1.weight', 'ln1.bias'],
+        new_keys=['tap_norms.'],
+        pos_embed_resize='sequence_1d_bilinear'),
     backbone=dict(
+        type='mmdpal.ResampledPosViT',
+        pos_embed_resize='dino_scale_factor',
+        tap_norm='replace',
+        img_size=(224, 224),
         layer_cfgs=_base_.official_layer_cfgs,
         with_cls_token=True,
         out_indices=(3, 7, 11),
@@ -77,22 +92,41 @@ custom_hooks = [
     dict(type='mmdpal.SelfCorrectionHook', start_epoch=120, cycle_epochs=10)
 ]
 
-# tools/test.py ... --tta: scales 0.5 ... 1.5 of the 576x384 test size,
-# each with its flip; raw logits averaged, left / right swapped
+# Their test input (LIPDataValSet): every image, portrait or landscape,
+# warped into 576 (h) x 384 (w), centred, aspect kept, border 0; CE2PHead
+# maps the logits back onto the image as their transform_parsing does (the
+# crop's logits resized to 576x384, then nearest-sampled at each original
+# pixel), where the label is compared.
+fit_meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
+                 'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                 'reduce_zero_label', 'fit_matrix', 'fit_shape')
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmdpal.SCHPAffineFit', crop_size=_base_.crop_size),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs', meta_keys=fit_meta_keys)
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# tools/test.py ... --tta: scales 0.5 ... 1.5 of the 576x384 fitted crop
+# (torch's bilinear resize with align_corners=True, as theirs), each with its
+# flip; raw logits averaged, left / right swapped
 tta_model = dict(type='mmdpal.ParsingTTAModel', flip_pairs=_base_.flip_pairs)
 tta_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
         type='TestTimeAug',
         transforms=[
-            [dict(type='Resize', scale=(384, 576), keep_ratio=True)],
+            [dict(type='mmdpal.SCHPAffineFit', crop_size=_base_.crop_size)],
             [
-                dict(type='Resize', scale_factor=r, keep_ratio=True)
+                dict(type='mmdpal.AlignCornersRescale', scale_factor=r)
                 for r in (0.5, 0.75, 1.0, 1.25, 1.5)
             ],
             [
                 dict(type='RandomFlip', prob=0., direction='horizontal'),
                 dict(type='RandomFlip', prob=1., direction='horizontal')
-            ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]
+            ], [dict(type='LoadAnnotations')],
+            [dict(type='PackSegInputs', meta_keys=fit_meta_keys)]
         ])
 ]

@@ -46,7 +46,7 @@ def vit_tokens_sequence_1d_pos(vit: VisionTransformer,
                                img: torch.Tensor) -> torch.Tensor:
     """mmpretrain ``VisionTransformer.forward`` (``out_type='raw'``, last
     layer) with the authors' 1-D position resize
-    (``vit_tokens.sequence_1d_pos_embed``) instead of the 2-D resize."""
+    (``vit_tokens.resample_sequence_1d``) instead of the 2-D resize."""
     x, _ = embed_tokens(vit, img, pos_embed_sequence_1d)
     for layer in vit.layers:
         x = layer(x)
@@ -96,7 +96,7 @@ class DPALDistiller(BaseSelfSupervisor):
         student_pos_embed_resize (str): How the student's position embedding
             is fitted to a view of another size: ``'grid'`` (default,
             mmpretrain's 2-D resize) or ``'sequence_1d'`` (the authors'
-            quirk, ``vit_tokens.sequence_1d_pos_embed``; ViT students only).
+            quirk, ``vit_tokens.resample_sequence_1d``; ViT students only).
         compile_blocks (bool | dict): ``torch.compile`` every transformer
             block of the student and the teacher (the whole backbone for a
             student without ``layers``, e.g. Swin) in place, so checkpoints

@@ -2,6 +2,7 @@
 a plain ViT), as an mmseg decode head."""
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -56,16 +57,56 @@ class PSPContext(nn.Module):
         return self.bottleneck(torch.cat(priors + [x], 1))
 
 
+def fit_back(logits: torch.Tensor, matrix, fit_shape: Sequence[int],
+             ori_shape: Sequence[int]) -> torch.Tensor:
+    """Logits of a fitted crop (``mmdpal.SCHPAffineFit``) back on the
+    original image, as the authors' LIP evaluation maps its prediction back
+    (HumanParsing/evaluate.py ``multi_scale_testing`` and utils/transforms.py
+    ``transform_parsing``): resized to the crop size (bilinear,
+    ``align_corners=True``, their ``interp``), then each original pixel
+    takes the crop pixel nearest to where ``matrix`` maps it (their
+    ``cv2.warpAffine(..., INTER_NEAREST)`` with the inverse transform,
+    halves rounded up as cv2 does), zeros outside the crop. Nearest
+    sampling commutes with the argmax and with averaging, so the argmax of
+    these logits (averaged over scales and flips) is their warped-back
+    prediction; outside the crop all logits are 0 and the argmax is class
+    0, their border value.
+
+    Args:
+        logits (Tensor): (B, K, h, w) logits of the crop (any stride).
+        matrix (array-like): (2, 3) original -> crop pixel coordinates.
+        fit_shape (tuple): (h, w) of the crop.
+        ori_shape (tuple): (h, w) of the original image.
+
+    Returns:
+        Tensor: (B, K, *ori_shape).
+    """
+    fit_h, fit_w = fit_shape
+    logits = F.interpolate(logits, size=tuple(fit_shape), **_UP)
+    m = torch.as_tensor(np.asarray(matrix), dtype=torch.float64)
+    ys, xs = torch.meshgrid(
+        torch.arange(ori_shape[0], dtype=torch.float64),
+        torch.arange(ori_shape[1], dtype=torch.float64),
+        indexing='ij')
+    # the nearest crop pixel, halves rounded up as cv2's INTER_NEAREST
+    u = torch.floor(m[0, 0] * xs + m[0, 1] * ys + m[0, 2] + 0.5).long()
+    v = torch.floor(m[1, 0] * xs + m[1, 1] * ys + m[1, 2] + 0.5).long()
+    inside = (u >= 0) & (u < fit_w) & (v >= 0) & (v < fit_h)
+    picked = logits[:, :, v.clamp(0, fit_h - 1), u.clamp(0, fit_w - 1)]
+    return picked * inside.to(logits)
+
+
 @MODELS.register_module()
 class CE2PHead(BaseModule):
     """The authors' LIP head (Human-centric-Vision-Perception, HumanParsing/
     networks/vision_transformer.py ``VisionTransformerHP`` on top of its
     blocks, with SCHP's PSPModule, Decoder_Module and Edge_Module of
     networks/AugmentCE2P.py), fed the ViT's outputs after blocks 4, 8, 12
-    (stride 16):
+    (stride 16), already normed: theirs are normed in the backbone's stream
+    (``self.norm[i]`` after blocks 4, 8, 12, whose output the next block
+    takes), i.e. ``mmdpal.ResampledPosViT(tap_norm='replace')``; the head
+    norms nothing:
 
-    - each input through its own new LayerNorm (theirs: ``self.norm[i]``,
-      eps 1e-6, after blocks 4, 8, 12; the student's final norm is unused);
     - the block-4 map up-sampled 4x (stride 4);
     - parsing: PSP context of block 12 -> 256 channels, up-sampled to stride
       4, concatenated with block 4 (1x1 conv to ``low_channels``), two 1x1
@@ -108,8 +149,6 @@ class CE2PHead(BaseModule):
         # read by mmseg's segmentor for its resizes of the prediction: all
         # of theirs use align_corners=True
         self.align_corners = True
-        self.in_norms = nn.ModuleList(
-            [nn.LayerNorm(in_channels, eps=1e-6) for _ in range(3)])
         self.context = PSPContext(in_channels, channels, norm_cfg)
         # parsing decoder (Decoder_Module)
         self.dec_context = conv_bn_relu(channels, 256, 1, norm_cfg)
@@ -136,16 +175,14 @@ class CE2PHead(BaseModule):
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """
         Args:
-            inputs: The ViT maps after blocks 4, 8, 12, each (B, C, h, w).
+            inputs: The normed ViT maps after blocks 4, 8, 12, each
+                (B, C, h, w).
 
         Returns:
             tuple: parsing logits, fused parsing logits (the prediction),
             both (B, num_classes, 4h, 4w), and edge logits (B, 2, 4h, 4w).
         """
-        x1, x2, x3 = [
-            norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-            for norm, x in zip(self.in_norms, inputs)
-        ]
+        x1, x2, x3 = inputs
         x1 = F.interpolate(x1, scale_factor=4, **_UP)
         size = x1.shape[2:]
         # parsing
@@ -184,8 +221,39 @@ class CE2PHead(BaseModule):
                 test_cfg=None) -> torch.Tensor:
         """The fused logits (B, num_classes, H, W) at the size of the padded
         batch, as mmseg's decode heads (its segmentor then removes the
-        padding)."""
+        padding); for crops of ``mmdpal.SCHPAffineFit`` (``fit_matrix`` in
+        the metas), on the original image instead (:func:`fit_back`; the
+        segmentor's resize to ``ori_shape`` is then the identity, and its
+        flip back commutes with the centred fit)."""
+        fused = self(inputs)[1]
         meta = batch_img_metas[0]
+        if 'fit_matrix' in meta:
+            if any(m['ori_shape'] != meta['ori_shape']
+                   or not np.array_equal(m['fit_matrix'], meta['fit_matrix'])
+                   for m in batch_img_metas):
+                raise ValueError(
+                    'CE2PHead: a test batch of SCHPAffineFit crops must come '
+                    'from one image (their logits go back onto it): set '
+                    'test_dataloader.batch_size=1 (and val_dataloader)')
+            return torch.cat([
+                self._fit_back_sample(logits[None], m)
+                for logits, m in zip(fused, batch_img_metas)
+            ])
         size = meta['pad_shape'][:2] if 'pad_shape' in meta else \
             meta['img_shape']
-        return F.interpolate(self(inputs)[1], size=size, **_UP)
+        return F.interpolate(fused, size=size, **_UP)
+
+    @staticmethod
+    def _fit_back_sample(logits: torch.Tensor, meta: dict) -> torch.Tensor:
+        """:func:`fit_back` of one sample's logits. A horizontally flipped
+        crop is flipped back first, in the crop (as theirs, before their
+        warp back), and its result flipped again, for mmseg's segmentor
+        flips it back on the image: the nearest pixels are then theirs also
+        where a crop pixel is half-way between two."""
+        hflip = meta.get('flip', False) and \
+            meta.get('flip_direction') == 'horizontal'
+        if hflip:
+            logits = logits.flip(-1)
+        back = fit_back(logits, meta['fit_matrix'], meta['fit_shape'],
+                        meta['ori_shape'][:2])
+        return back.flip(-1) if hflip else back

@@ -29,8 +29,13 @@ from mmpretrain.models.utils import resize_pos_embed
 
 from mmdpal.registry import WEIGHT_INITIALIZERS
 from mmdpal.utils.checkpoint import unpickling_refusal
+from mmdpal.utils.options import check_choice
 from .arch import arch_differences, backbone_arch, recorded_arch
 from .state_dict import check_state_dict_fits, pos_embed_layout
+from .vit_tokens import resample_sequence_1d
+
+# how a checkpoint's pos_embed is resized to the model's grid at loading
+POS_EMBED_LOAD_RESIZES = ('grid', 'sequence_1d_bilinear')
 
 
 class ArchitectureMismatchError(ValueError):
@@ -73,8 +78,8 @@ class StrictPretrained:
     the keys in ``unused_keys`` may be left over, and only when the model has
     no such parameter (the class token of a ViT fine-tuned without one).
     A ``pos_embed`` is resized first: its class-token slot is dropped when the
-    model has none, and its ``pos_embed_grid`` is bicubically resized to the
-    model's patch grid.
+    model has none, and its ``pos_embed_grid`` is resized to the model's
+    patch grid (``pos_embed_resize``).
 
     Why on the model and not on the backbone: mmengine applies an init_cfg
     whose type is not exactly ``'Pretrained'`` *before* the children's
@@ -98,6 +103,23 @@ class StrictPretrained:
         unused_keys (Sequence[str]): Checkpoint keys (relative to ``prefix``)
             that may be left unused because the model has no such tensor.
             Defaults to ().
+        new_keys (Sequence[str]): Model keys (relative to ``prefix``; one
+            ending with a dot names every key under it, e.g.
+            ``'tap_norms.'``) that the checkpoint may lack: tensors a
+            pretrained student has no counterpart for, left as the model
+            built them (e.g. the new LayerNorms of
+            ``ResampledPosViT(tap_norm='replace')``: weight 1, bias 0, as
+            the authors' ``_init_weights``). Each must name a model tensor.
+            Defaults to ().
+        pos_embed_resize (str): How a ``pos_embed`` of another grid is
+            resized to the model's: ``'grid'`` (2-D on the grid, with the
+            model's ``interpolate_mode``, bicubic for mmpretrain's ViT) or
+            ``'sequence_1d_bilinear'`` (the authors' LIP loader,
+            HumanParsing/networks/vision_transformer.py
+            ``VisionTransformerHP.init_weights``: the patch positions as one
+            flat sequence, bilinear, e.g. 16x8 = 128 -> 14x14 = 196, the
+            class slot kept; ``vit_tokens.resample_sequence_1d``).
+            Defaults to ``'grid'``.
         map_location (str): Where to load the tensors. Defaults to 'cpu'.
     """
 
@@ -106,6 +128,8 @@ class StrictPretrained:
                  prefix: str = 'backbone.',
                  pos_embed_grid: Optional[Tuple[int, int]] = None,
                  unused_keys: Sequence[str] = (),
+                 new_keys: Sequence[str] = (),
+                 pos_embed_resize: str = 'grid',
                  map_location: str = 'cpu') -> None:
         if not prefix or not prefix.endswith('.'):
             raise ValueError(
@@ -116,6 +140,10 @@ class StrictPretrained:
         self.pos_embed_grid = (
             tuple(pos_embed_grid) if pos_embed_grid is not None else None)
         self.unused_keys = tuple(unused_keys)
+        self.new_keys = tuple(new_keys)
+        check_choice('StrictPretrained pos_embed_resize', pos_embed_resize,
+                     POS_EMBED_LOAD_RESIZES)
+        self.pos_embed_resize = pos_embed_resize
         self.map_location = map_location
 
     def __call__(self, module: torch.nn.Module) -> None:
@@ -141,6 +169,7 @@ class StrictPretrained:
         for key in unused:
             state.pop(key)
         resized = self._fit_pos_embeds(state, target, grid)
+        new = self._add_new_keys(state, target)
         self._check(state, target, differences)
         if differences:  # the tensors fit, the network differs (heads)
             self._refuse_arch(differences, target)
@@ -151,7 +180,7 @@ class StrictPretrained:
             target._is_init = True
 
         print_log(
-            self._loaded_message(state, unused, resized),
+            self._loaded_message(state, unused, resized, new),
             logger='current',
             level=logging.INFO)
         if hasattr(module, '_params_init_info'):
@@ -272,17 +301,52 @@ class StrictPretrained:
                     f'StrictPretrained: {self.prefix}{key} of '
                     f'{self.checkpoint!r} has no class-token slot but the '
                     f'model needs {dst_extra}')
-            patches = resize_pos_embed(
-                src[:, src_extra:],
-                src_grid,
-                dst_grid,
-                mode=getattr(owner, 'interpolate_mode', 'bicubic'),
-                num_extra_tokens=0)
+            if self.pos_embed_resize == 'sequence_1d_bilinear':
+                how = ' (as one 1-D sequence, bilinear)'
+                patches = resample_sequence_1d(
+                    src[:, src_extra:],
+                    0,
+                    dst_grid[0] * dst_grid[1],
+                    mode='bilinear')
+            else:
+                how = ''
+                patches = resize_pos_embed(
+                    src[:, src_extra:],
+                    src_grid,
+                    dst_grid,
+                    mode=getattr(owner, 'interpolate_mode', 'bicubic'),
+                    num_extra_tokens=0)
             state[key] = torch.cat([src[:, :dst_extra], patches], dim=1)
             resized.append(
                 f'{key}: {src_extra} extra + {src_grid[0]}x{src_grid[1]} -> '
-                f'{dst_extra} extra + {dst_grid[0]}x{dst_grid[1]}')
+                f'{dst_extra} extra + {dst_grid[0]}x{dst_grid[1]}{how}')
         return resized
+
+    def _add_new_keys(self, state: dict, target: torch.nn.Module) -> list:
+        """Put the model's own tensors named by ``new_keys`` that the
+        checkpoint lacks into ``state``.
+
+        Returns:
+            list[str]: Their keys, for the log.
+        """
+        expected = target.state_dict()
+        new = []
+        for name in self.new_keys:
+            keys = [
+                k for k in expected
+                if k == name or (name.endswith('.') and k.startswith(name))
+            ]
+            if not keys:
+                raise KeyError(
+                    f'StrictPretrained: new_keys entry {name!r} names no '
+                    f'tensor of model.{self.prefix[:-1]} '
+                    f'({type(target).__name__}); a key, or a module name '
+                    f'ending with a dot, e.g. {list(expected)[:3]}')
+            for key in keys:
+                if key not in state:
+                    state[key] = expected[key].detach().clone()
+                    new.append(key)
+        return new
 
     def _check(self, state: dict, target: torch.nn.Module,
                differences: Sequence[str]) -> None:
@@ -303,15 +367,17 @@ class StrictPretrained:
             hint=hint,
             allowed_unused=self.unused_keys)
 
-    def _loaded_message(self, state: dict, unused: list, resized: list) -> str:
+    def _loaded_message(self, state: dict, unused: list, resized: list,
+                        new: list) -> str:
         groups = OrderedDict()
-        for key in state:
+        loaded = [k for k in state if k not in new]
+        for key in loaded:
             group = re.sub(r'\.\d+\.', '.*.', key, count=1)
             groups[group] = groups.get(group, 0) + 1
         names = ', '.join(g if n == 1 else f'{g} (x{n})'
                           for g, n in groups.items())
         lines = [
-            f'StrictPretrained: loaded all {len(state)} tensors of '
+            f'StrictPretrained: loaded all {len(loaded)} tensors of '
             f'model.{self.prefix[:-1]} from {self.checkpoint} '
             f'(keys "{self.prefix}*"): {names}'
         ]
@@ -320,6 +386,9 @@ class StrictPretrained:
         if unused:
             lines.append(f'  in the checkpoint, unused by the model (as '
                          f'expected): {", ".join(unused)}')
+        if new:
+            lines.append(f'  not in the checkpoint, kept as built (new_keys): '
+                         f'{", ".join(new)}')
         return '\n'.join(lines)
 
     def _get_init_info(self) -> str:

@@ -2,9 +2,11 @@
 position-embedding resize as a choice (the teacher's, the student's and the
 authors' downstream options all change only that step).
 
-Every resize is a function ``(vit, grid) -> pos_embed`` (1, extra + h * w,
-C) from the ViT's stored ``pos_embed`` (on its ``patch_resolution``) to the
-patch grid of the batch; :data:`POS_EMBED_RESIZES` names them.
+Every ``pos_embed_*`` is a function ``(vit, grid) -> pos_embed`` (1, extra +
+h * w, C) from the ViT's stored ``pos_embed`` (on its ``patch_resolution``)
+to the patch grid of the batch; :data:`POS_EMBED_RESIZES` names them.
+:func:`resample_sequence_1d` works on a tensor (also used at loading, by
+``StrictPretrained``).
 """
 from typing import Callable, Tuple
 
@@ -33,19 +35,37 @@ def embed_tokens(vit: VisionTransformer, img: torch.Tensor,
     return vit.pre_norm(vit.drop_after_pos(x)), tuple(grid)
 
 
-def sequence_1d_pos_embed(pos_embed: torch.Tensor, num_extra_tokens: int,
-                          num_patches: int) -> torch.Tensor:
-    """The authors' student position resize, a quirk of their code (their
-    pretraining student and their pose ViT's ``interpolate_pos_encoding``):
-    the patch position embeddings are resized as a flattened 1-D sequence
-    (bicubic, length L_0 -> L), ignoring the 2-D grid; the extra (class)
-    tokens' slots are kept. (1, n + L, C)."""
+def resample_sequence_1d(pos_embed: torch.Tensor,
+                         num_extra_tokens: int,
+                         num_patches: int,
+                         mode: str = 'bicubic') -> torch.Tensor:
+    """Resample a position-embedding *tensor* as the authors' code does in
+    several places, a quirk: the patch position embeddings are resized as
+    one flattened 1-D sequence (length L_0 -> ``num_patches``,
+    ``align_corners=False``), ignoring the 2-D grid; the extra (class)
+    tokens' slots are kept.
+
+    ``mode='bicubic'``: their pretraining student and their pose ViT's
+    ``interpolate_pos_encoding`` (every forward). ``mode='bilinear'``: their
+    LIP ViT's loader (HumanParsing/networks/vision_transformer.py
+    ``VisionTransformerHP.init_weights``: ``F.interpolate(pos.unsqueeze(0),
+    size=(l - 1, d), mode='bilinear')``, identity along the channels).
+
+    Args:
+        pos_embed (Tensor): (1, n + L_0, C).
+        num_extra_tokens (int): n, the slots kept as they are.
+        num_patches (int): L, the patch positions wanted.
+        mode (str): ``'bicubic'`` or ``'bilinear'``. Defaults to
+            ``'bicubic'``.
+
+    Returns:
+        Tensor: (1, n + L, C).
+    """
     n = num_extra_tokens
     if pos_embed.shape[1] - n == num_patches:
         return pos_embed
     x = pos_embed[:, n:].transpose(1, 2)[..., None]  # (1, C, L_0, 1)
-    x = F.interpolate(
-        x, size=(num_patches, 1), mode='bicubic', align_corners=False)
+    x = F.interpolate(x, size=(num_patches, 1), mode=mode, align_corners=False)
     return torch.cat((pos_embed[:, :n], x[..., 0].transpose(1, 2)), dim=1)
 
 
@@ -63,9 +83,10 @@ def pos_embed_grid(vit: VisionTransformer, grid: Tuple[int,
 
 def pos_embed_sequence_1d(vit: VisionTransformer,
                           grid: Tuple[int, int]) -> torch.Tensor:
-    """:func:`sequence_1d_pos_embed` of the ViT's position embedding."""
-    return sequence_1d_pos_embed(vit.pos_embed, vit.num_extra_tokens,
-                                 grid[0] * grid[1])
+    """The ViT's position embedding for ``grid``:
+    :func:`resample_sequence_1d` (bicubic) of its stored one."""
+    return resample_sequence_1d(vit.pos_embed, vit.num_extra_tokens,
+                                grid[0] * grid[1])
 
 
 def pos_embed_dino_scale_factor(vit: VisionTransformer,
