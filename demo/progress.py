@@ -50,7 +50,7 @@ def main():
     start, done = time.monotonic(), 0
     tail = deque(maxlen=20)
     interactive = sys.stdout.isatty()
-    with open(args.log, 'w') as log:
+    with open(args.log, 'w', buffering=1) as log:  # readable meanwhile
         proc = subprocess.Popen(
             args.command,
             stdout=subprocess.PIPE,
