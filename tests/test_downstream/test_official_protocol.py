@@ -44,9 +44,9 @@ from mmengine.config import Config
 POSE = osp.join(REPO, 'configs', 'downstream', 'mmpose')
 DET = osp.join(REPO, 'configs', 'downstream', 'mmdet')
 COCO_OFFICIAL = osp.join(
-    POSE, 'td-hm_dpal-vit-ti_8xb64-210e_coco-256x192_official.py')
+    POSE, 'td-hm_dpal-vit-ti_8xb128-210e_coco-256x192_official.py')
 HUMANART_OFFICIAL = osp.join(
-    POSE, 'td-hm_dpal-vit-ti_8xb64-210e_humanart-256x192_official.py')
+    POSE, 'td-hm_dpal-vit-ti_8xb256-210e_humanart-256x192_official.py')
 CROWDHUMAN_OFFICIAL = osp.join(
     DET, 'crowddet-rcnn_dpal-vit-ti_sfp_8xb2-30e_crowdhuman_official.py')
 # the paper's tasks of this part of the protocol, by config
@@ -441,7 +441,7 @@ EVERY_TASK_OFFICIAL = [
         'bnneck-reid_dpal-vit-ti_1xb64-120e_market1501-256x128'
         '_official.py'), 'mmdet'),
     (osp.join(REPO, 'configs', 'downstream', 'attribute',
-              'mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128_official.py'),
+              'mlc_dpal-vit-ti_1xb64-30e_pa100k-256x128_official.py'),
      'mmpretrain'),
 ]
 

@@ -4,7 +4,7 @@
 # the last block). docs/downstream.md lists each difference from
 # mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128.py with its reason.
 #
-#   python tools/train.py configs/downstream/attribute/mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128_official.py
+#   python tools/train.py configs/downstream/attribute/mlc_dpal-vit-ti_1xb64-30e_pa100k-256x128_official.py
 _base_ = './mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128.py'
 
 # no drop path (their ViT's default); BCE weighted by the training set's
