@@ -20,6 +20,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdpal  # noqa: F401  (registers modules and checkpoint safe globals)
+from mmdpal.engine import ScheduleCheckHook
 from mmdpal.utils import (setup_cpu_distributed, silence_stack_deprecations,
                           teardown_distributed)
 
@@ -121,6 +122,9 @@ def main():
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    # one warning line for each parameter scheduler the loop would clip
+    if not any(isinstance(h, ScheduleCheckHook) for h in runner.hooks):
+        runner.register_hook(ScheduleCheckHook())
     runner.train()
     teardown_distributed()
 

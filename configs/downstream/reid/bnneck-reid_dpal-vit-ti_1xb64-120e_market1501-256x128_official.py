@@ -31,7 +31,9 @@ optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=base_lr, weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'bias': dict(lr_mult=2.0)}))
 # timm's cosine with 20 warm-up epochs, stepped per epoch, from 0.01 x lr,
-# down to 0.002 x lr (solver/scheduler_factory.py)
+# down to 0.002 x lr (solver/scheduler_factory.py), written per iteration
+# (epoch_iters per epoch) for the iteration loop: by_epoch=False makes the
+# Runner end it at max_iters (without it, at max_epochs, which is 1 here)
 param_scheduler = [
     dict(
         type='mmdpal.TimmCosineLR',
@@ -39,5 +41,6 @@ param_scheduler = [
         warmup_epochs=20,
         max_epochs=120,
         warmup_lr=0.01 * base_lr,
-        eta_min=0.002 * base_lr)
+        eta_min=0.002 * base_lr,
+        by_epoch=False)
 ]
