@@ -18,7 +18,32 @@ model = dict(
             num_classes={{_base_.num_attributes}}),
         init_cfg=None))
 custom_hooks = [dict(type='mmdpal.PositiveRatioHook')]
-train_dataloader = dict(drop_last=True)
+
+# Their images as torchvision reads and resizes them
+# (dataset/augmentation.py, DATASET.TYPE 'pedes'): decoded by PIL (mmcv's
+# pillow decoder), resized by PIL with T.Resize's default bilinear,
+# antialiased when shrinking, for training and testing
+their_resize = dict(
+    type='Resize',
+    scale=(128, 256),
+    keep_ratio=False,
+    backend='pillow',
+    interpolation='bilinear')
+train_pipeline = [
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    their_resize,
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomCrop', crop_size=(256, 128), padding=10),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    their_resize,
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(drop_last=True, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 # AdamW lr 1e-4 without weight decay, gradient norm clipped at 10
 # (TRAIN.CLIP_GRAD); the lr divided by 10 when the loss on the validation
