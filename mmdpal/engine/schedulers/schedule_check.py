@@ -69,9 +69,10 @@ def clipped_schedulers(scheduler_cfgs: Union[dict, Sequence[dict], None],
                 if scheduler.by_epoch else train_loop.max_iters)
             unit = 'epoch' if scheduler.by_epoch else 'iteration'
             if run < scheduler.end < INF:
+                units = unit if run == 1 else unit + 's'
                 lines.append(
                     f'{name} ends at {unit} {scheduler.end} but the run has '
-                    f'{run} {unit}s, so its curve is cut: set its end (and '
+                    f'{run} {units}, so its curve is cut: set its end (and '
                     'T_max, where it has one) within the run, or lengthen '
                     'train_cfg')
     return lines
