@@ -21,9 +21,9 @@ PAR = 'configs/downstream/attribute/mlc_dpal-vit-ti_1xb64-'
 PAR = (PAR + '30e_pa100k-256x128_official.py', PAR + '25e_pa100k-256x128.py')
 
 
-def person_like_jpeg(path, height, width, seed=0):
+def person_like_jpeg(path, height, width, orientation=1, seed=0):
     """A JPEG with smooth shading, hard edges and noise (what a pedestrian
-    crop has), of the given size."""
+    crop has), of the given size and EXIF orientation tag."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
     img = np.stack([
@@ -34,8 +34,10 @@ def person_like_jpeg(path, height, width, seed=0):
         img[y0:y0 + rng.integers(3, height // 3),
             x0:x0 + rng.integers(3, width // 2)] = rng.integers(0, 256, 3)
     img = img + rng.normal(0, 12, img.shape)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
     Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
-        path, quality=90)
+        path, quality=90, exif=exif)
     return path
 
 
@@ -60,7 +62,8 @@ def theirs(path, interpolation):
 
 
 @pytest.mark.parametrize(
-    'size', [(128, 64), (400, 170)], ids=['enlarged', 'shrunk'])
+    'size', [(128, 64, 1), (400, 170, 1), (400, 170, 6)],
+    ids=['enlarged', 'shrunk', 'exif-rotated'])
 @pytest.mark.parametrize('configs, pipeline_key, interpolation', [
     (REID, 'train_dataloader', BICUBIC),
     (REID, 'test_dataloader', BILINEAR),

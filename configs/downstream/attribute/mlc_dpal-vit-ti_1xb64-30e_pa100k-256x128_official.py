@@ -21,8 +21,13 @@ custom_hooks = [dict(type='mmdpal.PositiveRatioHook')]
 
 # Their images as torchvision reads and resizes them
 # (dataset/augmentation.py, DATASET.TYPE 'pedes'): decoded by PIL (mmcv's
-# pillow decoder), resized by PIL with T.Resize's default bilinear,
-# antialiased when shrinking, for training and testing
+# pillow decoder, EXIF orientation ignored as PIL's Image.open), resized by
+# PIL with T.Resize's default bilinear, antialiased when shrinking, for
+# training and testing
+their_load = dict(
+    type='LoadImageFromFile',
+    imdecode_backend='pillow',
+    color_type='color_ignore_orientation')
 their_resize = dict(
     type='Resize',
     scale=(128, 256),
@@ -30,14 +35,14 @@ their_resize = dict(
     backend='pillow',
     interpolation='bilinear')
 train_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    their_load,
     their_resize,
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomCrop', crop_size=(256, 128), padding=10),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    their_load,
     their_resize,
     dict(type='PackInputs'),
 ]

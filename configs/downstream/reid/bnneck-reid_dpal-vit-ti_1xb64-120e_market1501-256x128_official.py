@@ -22,16 +22,21 @@ model = dict(
 
 # Their images as torchvision reads and resizes them
 # (datasets/make_dataloader.py): decoded by PIL (mmcv's pillow decoder; RGB
-# or BGR makes no difference to a per-channel resize), resized by PIL,
+# or BGR makes no difference to a per-channel resize; EXIF orientation
+# ignored, as PIL's Image.open), resized by PIL,
 # antialiased when shrinking: bicubic for training (T.Resize(...,
 # interpolation=3)), bilinear for testing (T.Resize's default).
 img_norm = _base_.img_norm
+their_load = dict(
+    type='LoadImageFromFile',
+    imdecode_backend='pillow',
+    color_type='color_ignore_orientation')
 train_pipeline = [
     dict(
         type='TransformBroadcaster',
         share_random_params=False,
         transforms=[
-            dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+            their_load,
             dict(
                 type='Resize',
                 scale=(128, 256),
@@ -53,7 +58,7 @@ train_pipeline = [
     dict(type='PackReIDInputs', meta_keys=('flip', 'flip_direction'))
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    their_load,
     dict(
         type='Resize',
         scale=(128, 256),
