@@ -105,14 +105,14 @@ def merge_args(cfg, args):
         cfg.val_dataloader = None
         cfg.val_evaluator = None
 
-    # SIGTERM (Slurm's notice before a kill) -> checkpoint, then every rank
-    # stops; a config may list the hook itself
-    hooks = cfg.get('custom_hooks') or []
-    if not any('TerminationCheckpointHook' in str(h.get('type'))
-               for h in hooks):
-        cfg.custom_hooks = [
-            *hooks, dict(type='mmdpal.TerminationCheckpointHook')
-        ]
+    # hooks every training run gets unless its config lists them:
+    # SIGTERM (Slurm's notice before a kill) -> a checkpoint, then every rank
+    # stops; one warning line for each parameter scheduler the loop would clip
+    hooks = list(cfg.get('custom_hooks') or [])
+    for name in ('TerminationCheckpointHook', 'ScheduleCheckHook'):
+        if not any(name in str(h.get('type')) for h in hooks):
+            hooks.append(dict(type=f'mmdpal.{name}'))
+    cfg.custom_hooks = hooks
     return cfg
 
 

@@ -25,7 +25,8 @@ MSMT = osp.join(CONFIGS,
 TINY = osp.join(TINY_CONFIGS, 'tiny_reid_market1501.py')
 # the authors' protocol (I2I-ReID, docs/downstream.md)
 MARKET_OFFICIAL = MARKET.replace('.py', '_official.py')
-MSMT_OFFICIAL = MSMT.replace('.py', '_official.py')
+MSMT_OFFICIAL = osp.join(
+    CONFIGS, 'bnneck-reid_dpal-vit-ti_1xb256-120e_msmt17-256x128_official.py')
 
 
 def tiny_official(folder):

@@ -44,7 +44,12 @@ class TimmCosineLR(LRSchedulerMixin, _ParamScheduler):
             ``SOLVER.BASE_LR``).
         eta_min (float): Absolute floor of the cosine (theirs: 0.002 x
             ``SOLVER.BASE_LR``).
-        begin, end, last_step, verbose: As mmengine's schedulers.
+        by_epoch (bool): Must be False, and be written in the config: the
+            Runner reads a missing ``by_epoch`` as True and then ends the
+            scheduler at ``max_epochs`` (1 in an ``IterBasedTrainLoop``),
+            which keeps the lr at its first value.
+        begin, end, last_step, verbose: As mmengine's schedulers, in
+            iterations.
     """
 
     def __init__(self,
@@ -57,7 +62,12 @@ class TimmCosineLR(LRSchedulerMixin, _ParamScheduler):
                  begin: int = 0,
                  end: int = int(1e9),
                  last_step: int = -1,
+                 by_epoch: bool = False,
                  verbose: bool = False):
+        if by_epoch:
+            raise ValueError(
+                'TimmCosineLR steps per iteration (epoch_iters iterations per '
+                'epoch): set by_epoch=False, with begin/end in iterations')
         self.epoch_iters = epoch_iters
         self.warmup_epochs = warmup_epochs
         self.max_epochs = max_epochs

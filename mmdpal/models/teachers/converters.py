@@ -7,22 +7,9 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from ..utils.key_maps import TIMM_VIT_TO_MMPRETRAIN, rename_key
 from ..utils.state_dict import pos_embed_layout
 
-# MAE / timm / PATH block names -> mmpretrain names
-_TIMM_RULES = [
-    (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
-    (r'^blocks\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
-    (r'^blocks\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
-    (r'^blocks\.(\d+)\.attn\.qkv\.', r'layers.\1.attn.qkv.'),
-    (r'^blocks\.(\d+)\.attn\.proj\.', r'layers.\1.attn.proj.'),
-    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
-    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
-    (r'^blocks\.(\d+)\.ls1\.gamma$', r'layers.\1.attn.gamma1.weight'),
-    (r'^blocks\.(\d+)\.ls2\.gamma$', r'layers.\1.ffn.gamma2.weight'),
-    (r'^norm\.', 'ln1.'),
-    (r'^(cls_token|pos_embed)$', r'\1'),
-]
 # Hugging Face Dinov2Model names -> mmpretrain names
 _HF_DINOV2_RULES = [
     (r'^embeddings\.cls_token$', 'cls_token'),
@@ -94,14 +81,6 @@ def _strip_prefixes(key: str) -> str:
     return key
 
 
-def _apply_rules(key: str, rules) -> str:
-    for pattern, repl in rules:
-        new, n = re.subn(pattern, repl, key)
-        if n:
-            return new
-    return ''
-
-
 def _pos_embed_with_cls(pos: torch.Tensor, notes: List[str]) -> torch.Tensor:
     """mmpretrain keeps a class-token slot in ``pos_embed``; add a zero one
     when the checkpoint has a square grid only."""
@@ -139,7 +118,7 @@ def convert_timm_vit(
         if m:  # BEiT-style split bias -> one qkv bias with k = 0
             qv_bias.setdefault(int(m.group(1)), {})[m.group(2)] = value
             continue
-        new = _apply_rules(k, _TIMM_RULES)
+        new = rename_key(k, TIMM_VIT_TO_MMPRETRAIN)
         if not new:
             dropped.append(key)
             continue
@@ -172,7 +151,7 @@ def convert_hf_dinov2(
             qkv.setdefault((int(m.group(1)), m.group(3)), {})[m.group(2)] = \
                 value
             continue
-        new = _apply_rules(k, _HF_DINOV2_RULES)
+        new = rename_key(k, _HF_DINOV2_RULES)
         if not new:
             dropped.append(key)
             continue

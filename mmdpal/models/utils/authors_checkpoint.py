@@ -29,8 +29,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..teachers.converters import _TIMM_RULES, _apply_rules
 from .arch import ARCH_KEY, recorded_arch
+from .key_maps import (MMPRETRAIN_TO_TIMM_VIT, TIMM_VIT_TO_MMPRETRAIN,
+                       rename_key)
 from .state_dict import StateDictMismatchError, check_state_dict_fits
 
 # The student factories of their models_pretrain.py: width, depth, heads of
@@ -209,7 +210,7 @@ def authors_to_mmdpal(
     vit, dropped = _backbone_tensors(state, path, where)
     out, notes = OrderedDict(), []
     for key, value in vit.items():
-        new = _apply_rules(key, _TIMM_RULES)
+        new = rename_key(key, TIMM_VIT_TO_MMPRETRAIN)
         if not new or '.gamma' in new:
             dropped.append(key)
             continue
@@ -380,20 +381,6 @@ def _check_fits(state: dict, arch: dict, path: str) -> None:
         ) from None
 
 
-# mmdpal (mmpretrain) names -> their names, the inverse of _TIMM_RULES
-_TO_AUTHORS = [
-    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
-    (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
-    (r'^layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
-    (r'^layers\.(\d+)\.attn\.qkv\.', r'blocks.\1.attn.qkv.'),
-    (r'^layers\.(\d+)\.attn\.proj\.', r'blocks.\1.attn.proj.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
-    (r'^ln1\.', 'norm.'),
-    (r'^(cls_token|pos_embed)$', r'\1'),
-]
-
-
 def mmdpal_to_authors(ckpt, path: str) -> Tuple[dict, List[str]]:
     """Our student (``extract_student.py``'s output) in their names.
 
@@ -417,7 +404,7 @@ def mmdpal_to_authors(ckpt, path: str) -> Tuple[dict, List[str]]:
             'extract_student.py')
     out, notes = OrderedDict(), []
     for key, value in vit.items():
-        new = _apply_rules(key, _TO_AUTHORS)
+        new = rename_key(key, MMPRETRAIN_TO_TIMM_VIT)
         if not new:
             raise AuthorsCheckpointError(
                 f'{path}: backbone.{key} has no counterpart in the authors\' '

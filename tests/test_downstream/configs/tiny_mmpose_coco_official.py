@@ -3,7 +3,7 @@
 # every forward (1-D).
 _base_ = [
     '../../../configs/downstream/mmpose/'
-    'td-hm_dpal-vit-ti_8xb64-210e_coco-256x192_official.py',
+    'td-hm_dpal-vit-ti_8xb128-210e_coco-256x192_official.py',
     './tiny_mmpose_parts.py'
 ]
 

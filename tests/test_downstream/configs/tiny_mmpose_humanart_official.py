@@ -3,7 +3,7 @@
 # 3x3 (2-D) at loading, 9 -> 12 positions (1-D) in every forward.
 _base_ = [
     '../../../configs/downstream/mmpose/'
-    'td-hm_dpal-vit-ti_8xb64-210e_humanart-256x192_official.py',
+    'td-hm_dpal-vit-ti_8xb256-210e_humanart-256x192_official.py',
     './tiny_mmpose_parts.py'
 ]
 

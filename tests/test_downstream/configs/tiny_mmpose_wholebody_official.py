@@ -2,7 +2,7 @@
 # tiny_mmpose_parts.py (no class token: 4x2 -> 4x3 at loading).
 _base_ = [
     '../../../configs/downstream/mmpose/'
-    'td-hm_dpal-vit-ti_8xb64-210e_coco-wholebody-256x192_official.py',
+    'td-hm_dpal-vit-ti_8xb256-210e_coco-wholebody-256x192_official.py',
     './tiny_mmpose_parts.py'
 ]
 

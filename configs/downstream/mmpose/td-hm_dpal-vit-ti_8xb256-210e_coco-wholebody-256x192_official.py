@@ -5,8 +5,8 @@
 # td-hm_dpal-vit-ti_8xb64-210e_coco-wholebody-256x192.py, one row each in
 # docs/downstream.md.
 #
-#   tools/dist_train.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb64-210e_coco-wholebody-256x192_official.py 8
-#   tools/dist_test.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb64-210e_coco-wholebody-256x192_official.py CKPT 8
+#   tools/dist_train.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb256-210e_coco-wholebody-256x192_official.py 8
+#   tools/dist_test.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb256-210e_coco-wholebody-256x192_official.py CKPT 8
 #
 # Another student: --cfg-options model.init_cfg.checkpoint=PATH
 _base_ = './td-hm_dpal-vit-ti_8xb64-210e_coco-wholebody-256x192.py'

@@ -4,7 +4,7 @@
 # the last block). docs/downstream.md lists each difference from
 # mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128.py with its reason.
 #
-#   python tools/train.py configs/downstream/attribute/mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128_official.py
+#   python tools/train.py configs/downstream/attribute/mlc_dpal-vit-ti_1xb64-30e_pa100k-256x128_official.py
 _base_ = './mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128.py'
 
 # no drop path (their ViT's default); BCE weighted by the training set's
@@ -18,7 +18,37 @@ model = dict(
             num_classes={{_base_.num_attributes}}),
         init_cfg=None))
 custom_hooks = [dict(type='mmdpal.PositiveRatioHook')]
-train_dataloader = dict(drop_last=True)
+
+# Their images as torchvision reads and resizes them
+# (dataset/augmentation.py, DATASET.TYPE 'pedes'): decoded by PIL (mmcv's
+# pillow decoder, EXIF orientation ignored as PIL's Image.open), resized by
+# PIL with T.Resize's default bilinear, antialiased when shrinking, for
+# training and testing
+their_load = dict(
+    type='LoadImageFromFile',
+    imdecode_backend='pillow',
+    color_type='color_ignore_orientation')
+their_resize = dict(
+    type='Resize',
+    scale=(128, 256),
+    keep_ratio=False,
+    backend='pillow',
+    interpolation='bilinear')
+train_pipeline = [
+    their_load,
+    their_resize,
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandomCrop', crop_size=(256, 128), padding=10),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    their_load,
+    their_resize,
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(drop_last=True, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 # AdamW lr 1e-4 without weight decay, gradient norm clipped at 10
 # (TRAIN.CLIP_GRAD); the lr divided by 10 when the loss on the validation

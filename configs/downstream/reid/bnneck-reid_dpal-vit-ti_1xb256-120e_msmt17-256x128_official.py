@@ -4,7 +4,7 @@
 # MSMT17 with batches of 256 (64 identities x 4 images), 1,041 identities:
 # 32,621 / 256 = 127 iterations per epoch.
 #
-#   python tools/train.py configs/downstream/reid/bnneck-reid_dpal-vit-ti_1xb64-120e_msmt17-256x128_official.py
+#   python tools/train.py configs/downstream/reid/bnneck-reid_dpal-vit-ti_1xb256-120e_msmt17-256x128_official.py
 _base_ = [
     './bnneck-reid_dpal-vit-ti_1xb64-120e_market1501-256x128_official.py'
 ]

@@ -5,8 +5,8 @@
 # td-hm_dpal-vit-ti_8xb64-210e_coco-256x192.py, one row each in
 # docs/downstream.md.
 #
-#   tools/dist_train.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb64-210e_coco-256x192_official.py 8
-#   tools/dist_test.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb64-210e_coco-256x192_official.py CKPT 8
+#   tools/dist_train.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb128-210e_coco-256x192_official.py 8
+#   tools/dist_test.sh configs/downstream/mmpose/td-hm_dpal-vit-ti_8xb128-210e_coco-256x192_official.py CKPT 8
 #
 # The student: extract_student.py of configs/dpal/vit-ti_path-b_lup1m_official.py,
 # or the authors' DPAL-ViT-T.pth converted to mmdpal's names; another one:
@@ -32,7 +32,7 @@ optim_wrapper = dict(
         layer_decay_rate=0.75,
         scale_blocks=False))
 
-train_dataloader = dict(batch_size=128)  # per GPU (the name's 8xb64 is not)
+train_dataloader = dict(batch_size=128)  # per GPU (theirs is named 8xb64)
 
 # Ground-truth boxes at test (their bbox_file is commented out)
 val_dataloader = dict(dataset=dict(bbox_file=None))

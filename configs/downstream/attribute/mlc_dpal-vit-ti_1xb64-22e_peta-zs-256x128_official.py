@@ -1,10 +1,10 @@
 # The authors' PETA-zs protocol (attribute_recognition:
 # configs/vit_tiny_peta_zs.yaml): the PA-100K one
-# (mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128_official.py) on the 35
+# (mlc_dpal-vit-ti_1xb64-30e_pa100k-256x128_official.py) on the 35
 # attributes of PETA-zs, 22 epochs.
 #
-#   python tools/train.py configs/downstream/attribute/mlc_dpal-vit-ti_1xb64-25e_peta-zs-256x128_official.py
-_base_ = './mlc_dpal-vit-ti_1xb64-25e_pa100k-256x128_official.py'
+#   python tools/train.py configs/downstream/attribute/mlc_dpal-vit-ti_1xb64-22e_peta-zs-256x128_official.py
+_base_ = './mlc_dpal-vit-ti_1xb64-30e_pa100k-256x128_official.py'
 
 num_attributes = 35
 model = dict(
