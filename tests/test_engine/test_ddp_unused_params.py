@@ -1,7 +1,8 @@
 """DDP without ``find_unused_parameters``: every trainable parameter of each
 pretraining variant (Table 6, the authors' settings, Table 3's loss
-ablations, Table 11's decoders) receives a gradient from one training step,
-or the config sets ``find_unused_parameters=True``.
+ablations, Table 11's decoders, the Table 1 rivals of configs/rivals)
+receives a gradient from one training step, or the config sets
+``find_unused_parameters=True``.
 
 DDP with ``find_unused_parameters=False`` (mmengine's default, and the
 fast one) stops with "Expected to have finished reduction in the prior
@@ -24,12 +25,15 @@ from mmdpal.registry import MODELS
 CONFIGS = [
     osp.join(REPO, 'configs', 'dpal', 'vit-ti_path-b_lup1m.py'),
     osp.join(REPO, 'configs', 'dpal', 'vit-ti_path-b_lup1m_official.py'),
-] + sorted(glob.glob(osp.join(REPO, 'configs', 'dpal', 'ablations', '*.py')))
+] + sorted(glob.glob(osp.join(
+    REPO, 'configs', 'dpal', 'ablations', '*.py'))) + sorted(
+        glob.glob(osp.join(REPO, 'configs', 'rivals', '*.py')))
 
 
 def tiny_model(config, teacher):
-    """The config's DPALDistiller with a 32-dim student, a 48-dim teacher
-    and the decoder's widths and heads scaled to them."""
+    """The config's model with a 32-dim student, a 48-dim teacher and the
+    decoder's (or the rival's projector's) widths and heads scaled to
+    them."""
     cfg = Config.fromfile(config)
     model = cfg.model
     model.backbone.update(
@@ -40,14 +44,19 @@ def tiny_model(config, teacher):
     model.teacher.backbone.update(
         arch=TINY_TEACHER_ARCH, img_size=(64, 32), patch_size=8)
     model.teacher.checkpoint = teacher
-    decoder = model.decoder
-    decoder.update(in_dims=32, out_dims=48)
-    if 'num_heads' in decoder:
-        heads = decoder.num_heads
-        decoder.num_heads = {
-            k: 2
-            for k in heads
-        } if isinstance(heads, dict) else 2
+    if 'decoder' in model:
+        decoder = model.decoder
+        decoder.update(in_dims=32, out_dims=48)
+        if 'num_heads' in decoder:
+            heads = decoder.num_heads
+            decoder.num_heads = {
+                k: 2
+                for k in heads
+            } if isinstance(heads, dict) else 2
+    else:  # a Table 1 rival (configs/rivals): its projector's widths
+        model.update(student_dims=32, teacher_dims=48)
+        if 'mimic_layers' in model:  # ViTKD: the tiny ViTs have 2 blocks
+            model.mimic_layers = (0, )
     init_default_scope('mmdpal')
     return cfg, MODELS.build(model)
 

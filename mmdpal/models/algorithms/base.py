@@ -10,7 +10,8 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 
 from mmdpal.registry import MODELS
 from mmdpal.utils.options import check_choice, check_heads
-from ..utils.vit_tokens import embed_tokens, pos_embed_sequence_1d
+from ..utils.vit_tokens import (POS_EMBED_RESIZES, embed_tokens,
+                                pos_embed_sequence_1d)
 
 
 def split_tokens(
@@ -147,6 +148,19 @@ class BaseDistiller(BaseSelfSupervisor):
                 f'{type(self.backbone).__name__} has none: use '
                 "'mmpretrain.VisionTransformer'")
 
+    def require_widths(self, method: str, student_dims: int,
+                       teacher_dims: int) -> None:
+        """One-line build error when the projector's widths are not the
+        student's and the teacher's."""
+        for key, dims, model in (('student_dims', student_dims, self.backbone),
+                                 ('teacher_dims', teacher_dims,
+                                  self.teacher.vit)):
+            width = getattr(model, 'embed_dims', None)
+            if width != dims:
+                raise ValueError(
+                    f'{method}: {key}={dims} does not fit the '
+                    f'{key.split("_")[0]} width {width}: set {key}={width}')
+
     def require_teacher_grid(self, method: str) -> None:
         """One-line build error unless the teacher's grid is the student's
         (``teacher.align='resize_input'``), as a method that compares
@@ -175,6 +189,19 @@ class BaseDistiller(BaseSelfSupervisor):
         stride = None if feats.dim() == 4 else \
             self.backbone.patch_embed.projection.stride
         return split_tokens(feats, stride, img.shape[-2:])
+
+    def student_embed(
+        self,
+        img: torch.Tensor,
+        mask: Optional[torch.Tensor] = None,
+        mask_token: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """The ViT student's tokens before its blocks (B, 1 + L, C_s) and
+        grid, with the student's position resize; patches where ``mask``
+        (B, L) is True replaced by ``mask_token`` (``embed_tokens``)."""
+        return embed_tokens(self.backbone, img,
+                            POS_EMBED_RESIZES[self.student_pos_embed_resize],
+                            mask, mask_token)
 
     def extract_feat(self, inputs: torch.Tensor):
         """The student's features (what is kept after pretraining)."""

@@ -1,0 +1,217 @@
+"""The Table 1 rivals in DPAL's runner (docs/methods.md): each objective
+against a step-by-step reference written from its authors' code, one
+optimiser step (student learns, teacher frozen), one-line build errors, and
+configs that change only the model's objective and projector."""
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+from mmdpal_testing import REPO
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.registry import init_default_scope
+from mmpretrain.models import VisionTransformer
+
+import mmdpal  # noqa: F401
+from mmdpal.registry import MODELS
+
+DPAL = osp.join(REPO, 'configs', 'dpal', 'vit-ti_path-b_lup1m.py')
+RIVALS = {
+    name: osp.join(REPO, 'configs', 'rivals', f'{name}_vit-ti_path-b_lup1m.py')
+    for name in ('vitkd', )
+}
+# tiny widths: student 32 (2 heads), teacher 48 (3 heads), 3 blocks each,
+# patch 8, global view 64x32 -> grid 8x4
+STUDENT = dict(
+    embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64)
+TEACHER = dict(
+    embed_dims=48, num_layers=3, num_heads=3, feedforward_channels=96)
+WIDTHS = dict(student_dims=32, teacher_dims=48)
+
+
+@pytest.fixture(scope='module')
+def teacher_path(tmp_path_factory):
+    torch.manual_seed(0)
+    vit = VisionTransformer(
+        arch=TEACHER, img_size=(64, 32), patch_size=8, out_type='raw')
+    path = str(tmp_path_factory.mktemp('teacher') / 'teacher.pth')
+    torch.save(vit.state_dict(), path)
+    return path
+
+
+def tiny_cfg(name, teacher_path, **options):
+    """The rival's config with the tiny student / teacher."""
+    model = Config.fromfile(RIVALS[name]).model
+    model.backbone.update(arch=STUDENT, img_size=(64, 32), patch_size=8)
+    model.teacher.backbone.update(
+        arch=TEACHER, img_size=(64, 32), patch_size=8)
+    model.teacher.checkpoint = teacher_path
+    model.update({k: v for k, v in WIDTHS.items() if k in model})
+    model.update(options)
+    return model
+
+
+def build(model_cfg):
+    init_default_scope('mmdpal')
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+def views(batch=2):
+    g = torch.Generator().manual_seed(1)
+    return [
+        torch.randn(batch, 3, 64, 32, generator=g),
+        torch.randn(batch, 3, 32, 24, generator=g),
+        torch.randn(batch, 3, 32, 24, generator=g),
+        torch.randn(batch, 3, 64, 64, generator=g),
+    ]
+
+
+def vit_outputs(vit, img, indices):
+    """mmpretrain's own ``VisionTransformer.forward`` with ``out_indices``:
+    the tokens after each block, the last final-normed."""
+    saved = vit.out_indices
+    vit.out_indices = list(indices)
+    try:
+        return list(vit(img))
+    finally:
+        vit.out_indices = saved
+
+
+def check_step(model):
+    """One optimiser step changes the student, not the teacher; the
+    checkpoint leaves the teacher out and reloads strictly."""
+    teacher = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    student = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-2))
+    model.train()
+    data = dict(
+        inputs=[(v * 50 + 120).clamp(0, 255).to(torch.uint8) for v in views()],
+        data_samples=None)
+    model.train_step(data, optim)
+    assert not model.teacher.training
+    for k, v in model.teacher.state_dict().items():
+        assert torch.equal(v, teacher[k]), f'teacher {k} changed'
+    assert any(not torch.equal(v, student[k])
+               for k, v in model.backbone.state_dict().items())
+    state = model.state_dict()
+    assert not any(k.startswith('teacher.') for k in state)
+    model.load_state_dict(state, strict=True)
+
+
+def check_refused(model_cfg, key):
+    with pytest.raises(Exception) as info:
+        build(model_cfg)
+    message = str(info.value)
+    assert key in message and '\n' not in message.strip(), message
+
+
+# ------------------------------------------------------------------ configs
+@pytest.mark.parametrize('name', sorted(RIVALS))
+def test_config_changes_only_the_objective(name):
+    """Data, optimiser, schedule, runtime, student, teacher and data
+    preprocessor are the DPAL config's; only the model's type, objective
+    and projector differ."""
+    rival, dpal = Config.fromfile(RIVALS[name]), Config.fromfile(DPAL)
+    for key in set(rival.keys()) | set(dpal.keys()):
+        if key != 'model':
+            assert rival.get(key) == dpal.get(key), key
+    for key in ('backbone', 'teacher', 'data_preprocessor'):
+        assert rival.model[key] == dpal.model[key], key
+    assert 'decoder' not in rival.model
+
+
+# ------------------------------------------------------------------ ViTKD
+def vitkd_reference(model, img, seed):
+    """ViTKD step by step as yzd-v/cls_KD@1e5d48f writes it:
+
+    * features (mmcls/models/backbones/vision_transformer.py lines 434-472):
+      ``low_f`` = patch tokens after blocks 0 and 1 stacked (B, 2, N, D),
+      ``high_f`` = patch tokens after the last block and its final norm;
+      the same for the teacher (distiller.py line 141 passes both);
+    * mimicking (mmcls/models/dis_losses/vitkd.py lines 59-68): one linear
+      ``align2[i]`` per block, ``MSELoss(reduction='sum') / B * alpha``;
+    * generation (lines 70-89): ``align``, ``random_masking`` (lines
+      93-120: argsort of uniform noise, keep ``int(N * (1 - lambda))``),
+      mask tokens concatenated and un-shuffled by ``gather``, two 3x3
+      convolutions on the token grid, summed squared error at the masked
+      tokens ``/ B * beta / lambda``.
+
+    The one change: the grid is the view's (h, w), where vitkd.py line 84
+    assumes a square one (``hw = int(N ** 0.5)``).
+    """
+    last = len(model.backbone.layers) - 1
+    s = vit_outputs(model.backbone, img, [0, 1, last])
+    t = vit_outputs(model.teacher.vit, img, [0, 1, last])
+    low_s = torch.stack([s[0][:, 1:], s[1][:, 1:]], dim=1)
+    low_t = torch.stack([t[0][:, 1:], t[1][:, 1:]], dim=1)
+    high_s, high_t = s[2][:, 1:], t[2][:, 1:]
+    B = low_s.shape[0]
+    loss_mse = nn.MSELoss(reduction='sum')
+    xc = torch.cat(
+        [model.mimic_projs[i](low_s[:, i]).unsqueeze(1) for i in range(2)], 1)
+    loss_lr = loss_mse(xc, low_t) / B * model.mimic_weight
+
+    x = model.deep_proj(high_s)
+    B, N, D = x.shape
+    lam = model.mask_ratio
+    len_keep = int(N * (1 - lam))
+    torch.manual_seed(seed)
+    noise = torch.rand(B, N)
+    ids_shuffle = torch.argsort(noise, dim=1)
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    ids_keep = ids_shuffle[:, :len_keep]
+    x_keep = torch.gather(x, 1, ids_keep.unsqueeze(-1).repeat(1, 1, D))
+    mat = torch.ones([B, N])
+    mat[:, :len_keep] = 0
+    mat = torch.gather(mat, 1, ids_restore)
+    mask_tokens = model.mask_token.repeat(B, N - len_keep, 1)
+    x_ = torch.cat([x_keep, mask_tokens], dim=1)
+    x = torch.gather(x_, 1, ids_restore.unsqueeze(-1).repeat(1, 1, D))
+    mask = mat.unsqueeze(-1)
+    h, w = img.shape[-2] // 8, img.shape[-1] // 8
+    x = x.reshape(B, h, w, D).permute(0, 3, 1, 2)
+    x = model.generation(x).flatten(2).transpose(1, 2)
+    loss_gen = loss_mse(torch.mul(x, mask), torch.mul(high_t, mask))
+    loss_gen = loss_gen / B * model.generation_weight / lam
+    return loss_lr, loss_gen
+
+
+def test_vitkd_matches_reference_and_trains(teacher_path):
+    model = build(tiny_cfg('vitkd', teacher_path))
+    model.eval()  # no dropout: the mask noise is the only draw
+    with torch.no_grad():
+        # non-zero mask token and projections
+        model.mask_token.normal_()
+        inputs = views()
+        torch.manual_seed(7)
+        losses = model.loss(inputs, None)
+        ref_mimic, ref_gen = vitkd_reference(model, inputs[0], seed=7)
+    assert set(losses) == {'loss_mimic', 'loss_generation'}
+    torch.testing.assert_close(
+        losses['loss_mimic'], ref_mimic, rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        losses['loss_generation'], ref_gen, rtol=1e-5, atol=0)
+    print('vitkd max diff', (losses['loss_mimic'] - ref_mimic).abs().item(),
+          (losses['loss_generation'] - ref_gen).abs().item())
+    check_step(model)
+
+
+@pytest.mark.parametrize('options,key', [
+    (dict(teacher_dims=64), 'teacher_dims'),
+    (dict(student_dims=48), 'student_dims'),
+    (dict(mimic_layers=(0, 2)), 'mimic_layers'),
+    (dict(mask_ratio=1.0), 'mask_ratio'),
+    (dict(relation_loss=dict(type='RelationAlignLoss')), 'relation_loss'),
+])
+def test_vitkd_refuses(teacher_path, options, key):
+    check_refused(tiny_cfg('vitkd', teacher_path, **options), key)
+
+
+def test_refuses_a_teacher_off_the_student_grid(teacher_path):
+    cfg = tiny_cfg('vitkd', teacher_path)
+    cfg.teacher.align = 'interpolate_tokens'
+    check_refused(cfg, 'teacher.align')
