@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from mmpretrain.models import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
 
 import mmdpal  # noqa: F401
 from mmdpal.registry import MODELS
@@ -19,7 +20,7 @@ from mmdpal.registry import MODELS
 DPAL = osp.join(REPO, 'configs', 'dpal', 'vit-ti_path-b_lup1m.py')
 RIVALS = {
     name: osp.join(REPO, 'configs', 'rivals', f'{name}_vit-ti_path-b_lup1m.py')
-    for name in ('vitkd', )
+    for name in ('vitkd', 'proteus')
 }
 # tiny widths: student 32 (2 heads), teacher 48 (3 heads), 3 blocks each,
 # patch 8, global view 64x32 -> grid 8x4
@@ -215,3 +216,111 @@ def test_refuses_a_teacher_off_the_student_grid(teacher_path):
     cfg = tiny_cfg('vitkd', teacher_path)
     cfg.teacher.align = 'interpolate_tokens'
     check_refused(cfg, 'teacher.align')
+
+
+# ------------------------------------------------------------------ Proteus
+def dinov2_forward(vit, img, masks, mask_token):
+    """DINOv2's ``prepare_tokens_with_masks`` + blocks + norm, as Proteus's
+    student runs (Proteus-pytorch@8b1b274 pretrain/models_dinov2.py lines
+    684-725): patch embedding, ``torch.where(masks, mask_token, x)``, class
+    token, position embedding, blocks, final norm; written here with
+    mmpretrain's parts."""
+    x, grid = vit.patch_embed(img)
+    if masks is not None:
+        x = torch.where(masks.unsqueeze(-1), mask_token.to(x.dtype), x)
+    x = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+    x = x + resize_pos_embed(vit.pos_embed, vit.patch_resolution, grid,
+                             vit.interpolate_mode, vit.num_extra_tokens)
+    x = vit.pre_norm(vit.drop_after_pos(x))
+    for layer in vit.layers:
+        x = layer(x)
+    x = vit.ln1(x)
+    return dict(x_norm_clstoken=x[:, 0], x_norm_patchtokens=x[:, 1:])
+
+
+def proteus_reference(model, img, seed):
+    """Proteus step by step as Proteus-pytorch@8b1b274 writes it
+    (pretrain/models_proteus_dinov2.py ``MetaArch.forward``, lines 85-173,
+    and pretrain/augmentations.py ``collate_data_and_cast_aug``, lines
+    45-82, with ``--mask_probability 0.5 --mask_ratio 0.5 --mask_first_n``
+    of run_pretrain.sh): the first ``int(B * p)`` images masked, the others
+    with an empty mask, no shuffle; the student run on the masked and the
+    unmasked batch; the masked tokens gathered by ``index_select`` of the
+    flattened mask indices; three ``nn.MSELoss()`` terms.
+
+    The masks are drawn as the algorithm draws them (torch's generator;
+    theirs is numpy's ``shuffle`` of ``int(N * ratio)`` ones, the same
+    distribution)."""
+    B = img.shape[0]
+    t = model.teacher.vit(img)[-1]  # same grid, no resize
+    teacher_cls_tokens, teacher_patch_tokens = t[:, 0], t[:, 1:]
+    N = teacher_patch_tokens.shape[1]
+    n_samples_masked = int(B * model.mask_probability)
+    torch.manual_seed(seed)
+    noise = torch.rand(n_samples_masked, N)
+    num = int(N * model.mask_ratio)
+    masks_list = []
+    for i in range(n_samples_masked):
+        m = torch.zeros(N, dtype=torch.bool)
+        m[noise[i].argsort()[:num]] = True
+        masks_list.append(m)
+    for i in range(n_samples_masked, B):
+        masks_list.append(torch.zeros(N, dtype=torch.bool))
+    masks = torch.stack(masks_list).flatten(1)
+    mask_indices_list = masks.flatten().nonzero().flatten()
+    teacher_patch_tokens_masked = torch.index_select(
+        teacher_patch_tokens.flatten(0, 1), dim=0, index=mask_indices_list)
+
+    vit, mask_token = model.backbone, model.mask_token[0]
+    masked = dinov2_forward(vit, img, masks, mask_token)
+    unmask = dinov2_forward(vit, img, None, mask_token)
+    student_patch_tokens = masked['x_norm_patchtokens']
+    student_patch_tokens_masked_in = torch.index_select(
+        student_patch_tokens.flatten(0, 1), dim=0, index=mask_indices_list)
+    student_patch_tokens_unmask = model.feature_head(
+        unmask['x_norm_patchtokens'])
+    student_cls_token_unmask = model.token_head(unmask['x_norm_clstoken'])
+    student_patch_tokens_masked = model.patch_head(
+        student_patch_tokens_masked_in)
+    soft_criterion = nn.MSELoss()
+    token = soft_criterion(student_cls_token_unmask, teacher_cls_tokens)
+    student_whole_fea = torch.cat(
+        (student_cls_token_unmask.unsqueeze(1), student_patch_tokens_unmask),
+        dim=1)
+    teacher_whole_fea = torch.cat(
+        (teacher_cls_tokens.unsqueeze(1), teacher_patch_tokens), dim=1)
+    fea = soft_criterion(student_whole_fea, teacher_whole_fea)
+    patch = soft_criterion(student_patch_tokens_masked,
+                           teacher_patch_tokens_masked)
+    return dict(
+        loss_token=model.token_weight * token,
+        loss_feature=model.feature_weight * fea,
+        loss_patch=model.patch_weight * patch)
+
+
+def test_proteus_matches_reference_and_trains(teacher_path):
+    model = build(
+        tiny_cfg('proteus', teacher_path, token_weight=0.5, patch_weight=2.))
+    model.eval()
+    inputs = views(batch=4)  # 2 images masked
+    with torch.no_grad():
+        model.mask_token.normal_()
+        torch.manual_seed(7)
+        losses = model.loss(inputs, None)
+        ref = proteus_reference(model, inputs[0], seed=7)
+    assert set(losses) == set(ref)
+    for key in ref:
+        torch.testing.assert_close(losses[key], ref[key], rtol=1e-5, atol=0)
+        print('proteus max diff', key, (losses[key] - ref[key]).abs().item())
+    check_step(model)
+
+
+@pytest.mark.parametrize('options,key', [
+    (dict(teacher_dims=64), 'teacher_dims'),
+    (dict(student_dims=48), 'student_dims'),
+    (dict(mask_ratio=0.), 'mask_ratio'),
+    (dict(mask_probability=1.5), 'mask_probability'),
+    (dict(decoder=dict(type='LinearDecoder')), 'decoder'),
+])
+def test_proteus_refuses(teacher_path, options, key):
+    check_refused(tiny_cfg('proteus', teacher_path, **options), key)

@@ -1,8 +1,10 @@
 from .base import BaseDistiller
 from .dpal import DPALDistiller
 from .ema import StudentCosineEMA
+from .proteus import ProteusDistiller
 from .vitkd import ViTKDDistiller
 
 __all__ = [
-    'BaseDistiller', 'DPALDistiller', 'StudentCosineEMA', 'ViTKDDistiller'
+    'BaseDistiller', 'DPALDistiller', 'ProteusDistiller', 'StudentCosineEMA',
+    'ViTKDDistiller'
 ]
