@@ -53,6 +53,12 @@ def tiny_model(config, teacher):
                 k: 2
                 for k in heads
             } if isinstance(heads, dict) else 2
+    elif model.type == 'TinyMIMDistiller':  # last block: teacher's heads
+        model.backbone.update(
+            arch=dict(model.backbone.arch, embed_dims=48),
+            layer_cfgs=[
+                dict(), dict(num_heads=TINY_TEACHER_ARCH['num_heads'])
+            ])
     else:  # a Table 1 rival (configs/rivals): its projector's widths
         model.update(student_dims=32, teacher_dims=48)
         if 'mimic_layers' in model:  # ViTKD: the tiny ViTs have 2 blocks

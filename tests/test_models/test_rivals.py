@@ -20,7 +20,7 @@ from mmdpal.registry import MODELS
 DPAL = osp.join(REPO, 'configs', 'dpal', 'vit-ti_path-b_lup1m.py')
 RIVALS = {
     name: osp.join(REPO, 'configs', 'rivals', f'{name}_vit-ti_path-b_lup1m.py')
-    for name in ('vitkd', 'proteus')
+    for name in ('vitkd', 'proteus', 'tinymim')
 }
 # tiny widths: student 32 (2 heads), teacher 48 (3 heads), 3 blocks each,
 # patch 8, global view 64x32 -> grid 8x4
@@ -49,6 +49,10 @@ def tiny_cfg(name, teacher_path, **options):
         arch=TEACHER, img_size=(64, 32), patch_size=8)
     model.teacher.checkpoint = teacher_path
     model.update({k: v for k, v in WIDTHS.items() if k in model})
+    if model.type == 'TinyMIMDistiller':  # last block: the teacher's heads
+        model.backbone.update(
+            arch=dict(STUDENT, embed_dims=48),
+            layer_cfgs=[dict(), dict(), dict(num_heads=3)])
     model.update(options)
     return model
 
@@ -117,10 +121,18 @@ def test_config_changes_only_the_objective(name):
     preprocessor are the DPAL config's; only the model's type, objective
     and projector differ."""
     rival, dpal = Config.fromfile(RIVALS[name]), Config.fromfile(DPAL)
+    # what TinyMIM needs (its config says why): the teacher's 12 heads in the
+    # student's last block, a student whose last block and final norm get no
+    # gradient
+    needs = dict(layer_cfgs=[dict()] * 11 + [dict(num_heads=12)]) \
+        if name == 'tinymim' else {}
     for key in set(rival.keys()) | set(dpal.keys()):
-        if key != 'model':
+        if key == 'find_unused_parameters' and name == 'tinymim':
+            assert rival[key] and not dpal[key]
+        elif key != 'model':
             assert rival.get(key) == dpal.get(key), key
-    for key in ('backbone', 'teacher', 'data_preprocessor'):
+    assert rival.model.backbone == dict(dpal.model.backbone, **needs)
+    for key in ('teacher', 'data_preprocessor'):
         assert rival.model[key] == dpal.model[key], key
     assert 'decoder' not in rival.model
 
@@ -324,3 +336,80 @@ def test_proteus_matches_reference_and_trains(teacher_path):
 ])
 def test_proteus_refuses(teacher_path, options, key):
     check_refused(tiny_cfg('proteus', teacher_path, **options), key)
+
+
+# ------------------------------------------------------------------ TinyMIM
+def tinymim_relations(layer, x):
+    """TinyMIM@d084705 vit.py ``Block.forward(x, return_relation=True)``
+    and ``Attention.forward`` (lines 43-51, 74-77) on an mmpretrain block:
+    ``qkv(norm1(x))``, ``attn = softmax(q k^T * scale)``, ``vv =
+    softmax(v v^T * scale)``, ``scale = head_dim ** -0.5``."""
+    attn = layer.attn
+    x = layer.ln1(x)
+    B, N, C = x.shape
+    num_heads = attn.num_heads
+    qkv = attn.qkv(x).reshape(B, N, 3, num_heads,
+                              C // num_heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    scale = (C // num_heads)**-0.5
+    qk = ((q @ k.transpose(-2, -1)) * scale).softmax(dim=-1)
+    vv = ((v @ v.transpose(-2, -1)) * scale).softmax(dim=-1)
+    return qk, vv
+
+
+def encoder_until_last_block(vit, img):
+    """mmpretrain's embedding (class token first, position embedding,
+    pre-norm) and every block but the last: what enters the 12th block of
+    TinyMIM's ``forward_encoder`` (models_tinymim.py lines 66-86)."""
+    x, grid = vit.patch_embed(img)
+    x = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+    x = x + resize_pos_embed(vit.pos_embed, vit.patch_resolution, grid,
+                             vit.interpolate_mode, vit.num_extra_tokens)
+    x = vit.pre_norm(vit.drop_after_pos(x))
+    for layer in vit.layers[:-1]:
+        x = layer(x)
+    return x
+
+
+def tinymim_reference(model, img):
+    """TinyMIM@d084705 models_tinymim.py ``forward`` / ``forward_kd_loss``
+    (lines 89-97): ``KLDivLoss(reduction='none')(pred.log(),
+    teacher_out).sum(-1).mean()`` for the q-k and the v-v relations, the
+    teacher's from the same block of models_teacher.py (``intermediate=12``
+    of its ViT-B: the last)."""
+    s_qk, s_vv = tinymim_relations(
+        model.backbone.layers[-1],
+        encoder_until_last_block(model.backbone, img))
+    t_qk, t_vv = tinymim_relations(
+        model.teacher.vit.layers[-1],
+        encoder_until_last_block(model.teacher.vit, img))
+
+    def forward_kd_loss(pred, teacher_out):
+        loss = nn.KLDivLoss(reduction='none')(pred.log(), teacher_out).sum(-1)
+        return loss.mean()
+
+    return dict(
+        loss_qk=model.qk_weight * forward_kd_loss(s_qk, t_qk),
+        loss_vv=model.vv_weight * forward_kd_loss(s_vv, t_vv))
+
+
+def test_tinymim_matches_reference_and_trains(teacher_path):
+    model = build(tiny_cfg('tinymim', teacher_path, vv_weight=0.5))
+    model.eval()
+    inputs = views()
+    with torch.no_grad():
+        losses = model.loss(inputs, None)
+        ref = tinymim_reference(model, inputs[0])
+    assert set(losses) == set(ref)
+    for key in ref:
+        torch.testing.assert_close(losses[key], ref[key], rtol=1e-5, atol=0)
+        print('tinymim max diff', key, (losses[key] - ref[key]).abs().item())
+    check_step(model)
+
+
+def test_tinymim_refuses_a_student_without_the_teacher_heads(teacher_path):
+    cfg = tiny_cfg('tinymim', teacher_path)
+    cfg.backbone.layer_cfgs = [dict(), dict(), dict(num_heads=2)]
+    check_refused(cfg, 'backbone.layer_cfgs[-1].num_heads')
+    check_refused(
+        tiny_cfg('tinymim', teacher_path, student_dims=48), 'student_dims')
