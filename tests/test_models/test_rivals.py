@@ -20,7 +20,7 @@ from mmdpal.registry import MODELS
 DPAL = osp.join(REPO, 'configs', 'dpal', 'vit-ti_path-b_lup1m.py')
 RIVALS = {
     name: osp.join(REPO, 'configs', 'rivals', f'{name}_vit-ti_path-b_lup1m.py')
-    for name in ('vitkd', 'proteus', 'tinymim')
+    for name in ('vitkd', 'proteus', 'tinymim', 'maskedkd')
 }
 # tiny widths: student 32 (2 heads), teacher 48 (3 heads), 3 blocks each,
 # patch 8, global view 64x32 -> grid 8x4
@@ -413,3 +413,83 @@ def test_tinymim_refuses_a_student_without_the_teacher_heads(teacher_path):
     check_refused(cfg, 'backbone.layer_cfgs[-1].num_heads')
     check_refused(
         tiny_cfg('tinymim', teacher_path, student_dims=48), 'student_dims')
+
+
+# ------------------------------------------------------------------ MaskedKD
+def embedded(vit, img):
+    """``patch_embed``, class token, ``+ pos_embed`` (MaskedKD@96d052d
+    models_student.py lines 250-257, models_teacher.py lines 253-258), with
+    mmpretrain's parts."""
+    x, grid = vit.patch_embed(img)
+    x = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+    return x + resize_pos_embed(vit.pos_embed, vit.patch_resolution, grid,
+                                vit.interpolate_mode, vit.num_extra_tokens)
+
+
+def maskedkd_reference(model, img):
+    """MaskedKD step by step as effl-lab/MaskedKD@96d052d writes it, in the
+    feature form of docs/methods.md:
+
+    * student (models_student.py lines 99-111, 127-133, 259-266): blocks,
+      the last one returning ``attn = softmax(q k^T * scale)``, final norm,
+      class token;
+    * ``len_keep = topk(attn.mean(dim=1)[:, 0, 1:], len_num_keep).indices``
+      (losses.py line 32), ``len_num_keep = int(L * keep_ratio)``;
+    * teacher (models_teacher.py lines 253-274): after ``+ pos_embed`` the
+      patch tokens are gathered at ``len_keep`` behind the class token,
+      blocks, norm, class token;
+    * the logit KL of losses.py lines 40-44 becomes ``nn.MSELoss()`` of the
+      linearly projected student class token and the teacher's.
+    """
+    vit = model.backbone
+    x = embedded(vit, img)
+    for blk in vit.layers[:-1]:
+        x = blk(x)
+    last = vit.layers[-1]
+    y = last.ln1(x)
+    B, N, C = y.shape
+    heads = last.attn.num_heads
+    qkv = last.attn.qkv(y).reshape(B, N, 3, heads,
+                                   C // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    attn = ((q @ k.transpose(-2, -1)) * (C // heads)**-0.5).softmax(dim=-1)
+    y = last.attn.proj((attn @ v).transpose(1, 2).reshape(B, N, C))
+    x = x + y
+    x = x + last.ffn.layers(last.ln2(x))
+    s_cls = vit.ln1(x)[:, 0]
+    len_num_keep = int((N - 1) * model.keep_ratio)
+    len_keep = torch.topk(attn.mean(dim=1)[:, 0, 1:], len_num_keep).indices
+
+    t = embedded(model.teacher.vit, img)
+    B, _, D = t.shape
+    cls_save = t[:, 0, :].unsqueeze(dim=1)
+    t = torch.gather(t[:, 1:, :], 1, len_keep.unsqueeze(-1).repeat(1, 1, D))
+    t = torch.cat((cls_save, t), dim=1)
+    for blk in model.teacher.vit.layers:
+        t = blk(t)
+    t_cls = model.teacher.vit.ln1(t)[:, 0]
+    return dict(loss_masked_kd=model.loss_weight *
+                nn.MSELoss()(model.head(s_cls), t_cls))
+
+
+def test_maskedkd_matches_reference_and_trains(teacher_path):
+    model = build(tiny_cfg('maskedkd', teacher_path, keep_ratio=0.25))
+    model.eval()
+    inputs = views()
+    with torch.no_grad():
+        losses = model.loss(inputs, None)
+        ref = maskedkd_reference(model, inputs[0])
+    assert set(losses) == set(ref)
+    for key in ref:
+        torch.testing.assert_close(losses[key], ref[key], rtol=1e-5, atol=0)
+        print('maskedkd max diff', key, (losses[key] - ref[key]).abs().item())
+    check_step(model)
+
+
+@pytest.mark.parametrize('options,key', [
+    (dict(teacher_dims=64), 'teacher_dims'),
+    (dict(keep_ratio=0.), 'keep_ratio'),
+    (dict(mimic_layers=(0, )), 'mimic_layers'),
+])
+def test_maskedkd_refuses(teacher_path, options, key):
+    check_refused(tiny_cfg('maskedkd', teacher_path, **options), key)

@@ -401,6 +401,20 @@ class ViTTeacher(BaseModule):
                              indices)
 
     @torch.no_grad()
+    def tokens_of_kept_patches(self, img: torch.Tensor,
+                               student_grid: Tuple[int, int],
+                               keep: torch.Tensor) -> torch.Tensor:
+        """The final-normed tokens (B, 1 + K, C_t) when only the patches
+        ``keep`` (B, K) (indices on the student's grid, which must be the
+        teacher's) enter the blocks, with their position embeddings
+        (MaskedKD's teacher input)."""
+        x = self._embed_on_grid(img, student_grid)
+        patches = x[:, 1:].gather(1, keep[...,
+                                          None].expand(-1, -1, x.shape[-1]))
+        x = torch.cat((x[:, :1], patches), dim=1)
+        return block_outputs(self.vit, x, [len(self.vit.layers) - 1])[0]
+
+    @torch.no_grad()
     def last_block_qkv(self, img: torch.Tensor,
                        student_grid: Tuple[int, int]) -> Tuple[torch.Tensor]:
         """Query, key and value of the last block, on the student's grid
