@@ -224,8 +224,9 @@ def test_vitkd_refuses(teacher_path, options, key):
     check_refused(tiny_cfg('vitkd', teacher_path, **options), key)
 
 
-def test_refuses_a_teacher_off_the_student_grid(teacher_path):
-    cfg = tiny_cfg('vitkd', teacher_path)
+@pytest.mark.parametrize('name', sorted(RIVALS))
+def test_refuses_a_teacher_off_the_student_grid(teacher_path, name):
+    cfg = tiny_cfg(name, teacher_path)
     cfg.teacher.align = 'interpolate_tokens'
     check_refused(cfg, 'teacher.align')
 
