@@ -148,7 +148,9 @@ class ProteusDistiller(BaseDistiller):
             loss_feature=self.feature_loss(s_cls, s_patch, t.cls_token,
                                            t.patch_tokens))
         num = int(img.shape[0] * self.mask_probability)
-        if num > 0:  # a batch of 1 image at mask_probability < 1: none
+        # none masked: a batch of 1 image at mask_probability < 1, or fewer
+        # than 1 / mask_ratio patches (their code would give NaN)
+        if num > 0 and int(s_patch.shape[1] * self.mask_ratio) > 0:
             mask = random_patch_masks(num, s_patch.shape[1], self.mask_ratio,
                                       img.device)
             s_masked = self.masked_student_patches(img[:num], mask)
