@@ -1,4 +1,5 @@
 from .dpal import DPALDistiller
 from .ema import StudentCosineEMA
+from .saip import SAIP
 
-__all__ = ['DPALDistiller', 'StudentCosineEMA']
+__all__ = ['DPALDistiller', 'StudentCosineEMA', 'SAIP']
