@@ -225,8 +225,8 @@ class SAIP(BaseSelfSupervisor):
                                              attn.head_dims).permute(
                                                  2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        return [((q @ k.transpose(-2, -1)) * attn.scale).softmax(dim=-1),
-                ((v @ v.transpose(-2, -1)) * attn.scale).softmax(dim=-1)]
+        return [((q @ k.transpose(-2, -1)) * attn.head_dims**-0.5).softmax(dim=-1),
+                ((v @ v.transpose(-2, -1)) * attn.head_dims**-0.5).softmax(dim=-1)]
 
     def extract_feat(self, inputs: torch.Tensor):
         """The student's features (what is kept after pretraining)."""
