@@ -14,7 +14,11 @@ model = dict(
         patch_size=8),
     csm_head=dict(in_dims=32, out_dims=64, hidden_dims=48, bottleneck_dims=16),
     csr_decoder=dict(
-        in_dims=32, num_patches=8 * 4, patch_size=8, dims=32, depth=2,
+        in_dims=32,
+        num_patches=8 * 4,
+        patch_size=8,
+        dims=32,
+        depth=2,
         num_heads=2),
     css_decoder=dict(in_dims=32, dims=32, num_heads=2),
     csm_loss=dict(out_dims=64),

@@ -35,5 +35,4 @@ train_pipeline = [
         box_masks=True),
     dict(type='PackInputs', algorithm_keys=['paste_masks']),
 ]
-train_dataloader = dict(
-    batch_size=64, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=64, dataset=dict(pipeline=train_pipeline))

@@ -26,9 +26,7 @@ model = dict(
         out_type='raw',
         init_cfg=[
             dict(
-                type='Xavier',
-                layer='Linear',
-                distribution='uniform',
+                type='Xavier', layer='Linear', distribution='uniform',
                 bias=0.),
             dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
         ]),

@@ -23,9 +23,10 @@ def patchify(img: torch.Tensor, p: int) -> torch.Tensor:
     return torch.einsum('nchpwq->nhwpqc', x).reshape(B, -1, p * p * C)
 
 
-def anchor_mask(noise: torch.Tensor, anchor_grid: Tuple[int, int],
-                grid: Tuple[int, int], mask_ratio: float
-                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def anchor_mask(
+        noise: torch.Tensor, anchor_grid: Tuple[int, int], grid: Tuple[int,
+                                                                       int],
+        mask_ratio: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CSR's mask, drawn on the anchor's grid and resized to the view's.
 
     ``(1 - mask_ratio)`` of the anchor's patches are kept (lowest
@@ -160,8 +161,7 @@ class SAIP(BaseSelfSupervisor):
         self.attention_loss = MODELS.build(attention_loss) \
             if attention_loss else None
         # the expert encoder: a momentum copy of what it uses
-        self.teacher = CosineEMA(
-            self._teachable(), momentum=teacher_momentum)
+        self.teacher = CosineEMA(self._teachable(), momentum=teacher_momentum)
 
     def _teachable(self) -> nn.ModuleDict:
         return nn.ModuleDict(
@@ -225,8 +225,10 @@ class SAIP(BaseSelfSupervisor):
                                              attn.head_dims).permute(
                                                  2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        return [((q @ k.transpose(-2, -1)) * attn.head_dims**-0.5).softmax(dim=-1),
-                ((v @ v.transpose(-2, -1)) * attn.head_dims**-0.5).softmax(dim=-1)]
+        return [
+            ((q @ k.transpose(-2, -1)) * attn.head_dims**-0.5).softmax(dim=-1),
+            ((v @ v.transpose(-2, -1)) * attn.head_dims**-0.5).softmax(dim=-1)
+        ]
 
     def extract_feat(self, inputs: torch.Tensor):
         """The student's features (what is kept after pretraining)."""
@@ -250,13 +252,12 @@ class SAIP(BaseSelfSupervisor):
             raise ValueError('SAIP: the local views differ in size: give '
                              'them one ViewAugment size')
         if any(not hasattr(ds, 'paste_masks') for ds in data_samples):
-            raise ValueError(
-                'SAIP needs data_samples[i].paste_masks: use '
-                'CopyPasteMultiPerson(box_masks=True) and '
-                "PackInputs(algorithm_keys=['paste_masks'])")
+            raise ValueError('SAIP needs data_samples[i].paste_masks: use '
+                             'CopyPasteMultiPerson(box_masks=True) and '
+                             "PackInputs(algorithm_keys=['paste_masks'])")
         masks = torch.stack([
             torch.as_tensor(ds.paste_masks) for ds in data_samples
-        ]).to(multi.device, torch.float32)  # (B, 2, H, W)
+        ]).to(multi)  # (B, 2, H, W), 0/1
         if masks.shape[1] != 2 or masks.shape[-2:] != multi.shape[-2:]:
             raise ValueError(
                 f'SAIP: paste_masks {tuple(masks.shape[1:])} do not fit the '
@@ -276,14 +277,13 @@ class SAIP(BaseSelfSupervisor):
 
         # the student on both global views, the anchor first
         s_glob = self.encode(
-            torch.cat((g1, g2)), with_attention=self.attention_loss
-            is not None)
+            torch.cat((g1, g2)),
+            with_attention=self.attention_loss is not None)
         # the region: the anchor shrunk to the local size (nearest)
         region = F.interpolate(g1, size=locals_[-1].shape[-2:])
         s_tokens = [s_glob['last'][:, 0]]  # class tokens, (2B, C)
         if len(locals_) > 1:
-            s_tokens.append(self.encode(torch.cat(locals_[:-1]))['last'][:,
-                                                                        0])
+            s_tokens.append(self.encode(torch.cat(locals_[:-1]))['last'][:, 0])
         s_rescaled = []  # local_n and the region at a random scale
         for view in (locals_[-1], region):
             scale = random.choice(self.csm_scales)
@@ -313,8 +313,8 @@ class SAIP(BaseSelfSupervisor):
         anchor_grid = tuple(self.backbone.patch_resolution)
         p = self.backbone.patch_embed.projection.stride[0]
         grid = (view.shape[2] // p, view.shape[3] // p)
-        noise = torch.rand(B, anchor_grid[0] * anchor_grid[1],
-                           device=view.device)
+        noise = torch.rand(
+            B, anchor_grid[0] * anchor_grid[1], device=view.device)
         keep, ids_restore, removed = anchor_mask(noise, anchor_grid, grid,
                                                  self.mask_ratio)
         visible = self.encode(view, keep=keep, mid_only=True)['mid']

@@ -5,5 +5,6 @@ from .variants import LinearDecoder, MoEDecoder, TransformerDecoder
 
 __all__ = [
     'BasePatternDecoder', 'DecoderOutput', 'PATTERNS', 'DynamicPatternDecoder',
-    'ExpertGenerator', 'LinearDecoder', 'TransformerDecoder', 'MoEDecoder', 'CSRDecoder', 'CSSDecoder'
+    'ExpertGenerator', 'LinearDecoder', 'TransformerDecoder', 'MoEDecoder',
+    'CSRDecoder', 'CSSDecoder'
 ]

@@ -12,8 +12,7 @@ from mmdpal.registry import MODELS
 from mmdpal.utils.options import check_heads
 from ..utils.vit_tokens import resample_sequence_1d
 
-_XAVIER = dict(
-    type='Xavier', layer='Linear', distribution='uniform', bias=0.)
+_XAVIER = dict(type='Xavier', layer='Linear', distribution='uniform', bias=0.)
 
 
 def _blocks(dims: int, num_heads: int, depth: int,
@@ -94,8 +93,8 @@ class CSRDecoder(BaseModule):
         D = x.shape[-1]
         masked = self.mask_token.expand(B, L - (vis.shape[1] - 1), D)
         patches = torch.cat((vis[:, 1:], masked), dim=1)  # (B, L, D)
-        patches = torch.gather(
-            patches, 1, ids_restore[..., None].expand(-1, -1, D))
+        patches = torch.gather(patches, 1, ids_restore[...,
+                                                       None].expand(-1, -1, D))
         x = torch.cat((vis[:, :1], anchor, patches), dim=1)  # (B, 2 + L, D)
         x = x + resample_sequence_1d(self.pos_embed, 1, x.shape[1] - 1)
         for block in self.blocks:
@@ -155,9 +154,7 @@ class CSSDecoder(BaseModule):
                  init_cfg=[
                      _XAVIER,
                      dict(
-                         type='Xavier',
-                         layer='Conv2d',
-                         distribution='uniform')
+                         type='Xavier', layer='Conv2d', distribution='uniform')
                  ]):
         super().__init__(init_cfg=init_cfg)
         check_heads('CSSDecoder.num_heads', dims, num_heads)

@@ -52,14 +52,13 @@ class CSMHead(BaseModule):
                 layers.append(nn.GELU())
         self.mlp = nn.Sequential(*layers)
         # the direction v of DINO's weight-normed last layer (g = 1)
-        self.last_weight = nn.Parameter(torch.empty(out_dims,
-                                                    bottleneck_dims))
+        self.last_weight = nn.Parameter(torch.empty(out_dims, bottleneck_dims))
         nn.init.kaiming_uniform_(self.last_weight, a=5**0.5)  # nn.Linear's
 
     def forward(self, cls_token: torch.Tensor) -> torch.Tensor:
         """(N, in_dims) class tokens -> (N, out_dims) logits."""
         x = F.normalize(self.mlp(cls_token), dim=-1, p=2)  # (N, bottleneck)
         # weight_norm(g=1): w = v * (1 / ||v||_row)
-        w = self.last_weight * (1. / self.last_weight.norm(dim=1,
-                                                           keepdim=True))
+        w = self.last_weight * (1. /
+                                self.last_weight.norm(dim=1, keepdim=True))
         return F.linear(x, w)  # (N, K)

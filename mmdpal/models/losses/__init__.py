@@ -2,8 +2,8 @@ from .ce2p_loss import CE2PLoss, parsing_edges, soft_target_kl
 from .global_align import GlobalAlignLoss
 from .local_align import LocalAlignLoss
 from .positive_ratio_bce import PositiveRatioBCELoss, positive_ratio_weights
-from .saip_losses import AttentionKLLoss, CSMLoss, CSRLoss, CSSLoss
 from .relation_align import RelationAlignLoss, relation_kl, token_relation
+from .saip_losses import AttentionKLLoss, CSMLoss, CSRLoss, CSSLoss
 from .soft_margin_triplet import SoftMarginTripletLoss
 
 __all__ = [

@@ -6,7 +6,6 @@ from typing import List, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmengine.dist import all_reduce
 
 from mmdpal.registry import MODELS
@@ -54,8 +53,9 @@ class CSMLoss(nn.Module):
             teacher (list[Tensor]): 2 tensors (B, K), the global views.
         """
         t_all = torch.cat(teacher)  # (2B, K)
-        targets = F.softmax((t_all - self.center) / self.teacher_temp,
-                            dim=-1).detach().chunk(len(teacher))
+        targets = F.softmax(
+            (t_all - self.center) / self.teacher_temp,
+            dim=-1).detach().chunk(len(teacher))
         log_probs = [
             F.log_softmax(s / self.student_temp, dim=-1) for s in student
         ]
@@ -73,8 +73,8 @@ class CSMLoss(nn.Module):
     def update_center(self, teacher: torch.Tensor) -> None:
         batch_center = teacher.mean(dim=0, keepdim=True)  # (1, K)
         all_reduce(batch_center, op='mean')  # no-op on one process
-        self.center.mul_(self.center_momentum).add_(
-            batch_center * (1 - self.center_momentum))
+        self.center.mul_(self.center_momentum).add_(batch_center *
+                                                    (1 - self.center_momentum))
 
 
 @MODELS.register_module()
@@ -106,9 +106,10 @@ class AttentionKLLoss(nn.Module):
         loss = 0.
         for s_maps, t_maps in zip(student, teacher):
             for s, t in zip(s_maps, t_maps):
-                kl = F.kl_div((s + self.eps).log(),
-                              t.detach() + self.eps,
-                              reduction='none')  # (B, heads, N, N)
+                kl = F.kl_div(
+                    (s + self.eps).log(),
+                    t.detach() + self.eps,
+                    reduction='none')  # (B, heads, N, N)
                 loss = loss + kl.sum(-1).mean()
         return self.loss_weight * loss / len(student)
 
