@@ -1,6 +1,7 @@
 """SAIP: both configs build and train at tiny size; the official config
 computes what the authors' code computes (saip_reference.py), loss by loss
 and after one optimizer step; bad inputs fail with one line naming them."""
+import math
 import os.path as osp
 import sys
 from unittest import mock
@@ -207,6 +208,38 @@ def test_official_optimizer_step_equals_the_reference():
             v, student[k].detach(), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize('index', ['iter', 'iter_in_epoch'])
+def test_teacher_is_a_cosine_ema_updated_in_every_loss(index):
+    """First loss(): the teacher becomes the student; each later one:
+    teacher = (1 - m) teacher + m student, m = 0.004 (cos(pi k / T) + 1) / 2
+    at k = the update count (within the epoch for 'iter_in_epoch')."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('test_saip_ema')
+    hub.update_info('max_iters', 30)
+    hub.update_info('max_epochs', 3)  # 10 iterations an epoch
+    cfg = tiny_cfg('official')
+    cfg.model.teacher_momentum_index = index
+    init_default_scope('mmdpal')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    inputs, samples, _ = batch()
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+    teacher = model.teacher.module['backbone'].pos_embed
+    for k in range(12):  # k = the teacher's update count
+        before = teacher.detach().clone()
+        model.loss(inputs, samples)
+        student = model.backbone.pos_embed.detach()
+        if k == 0:
+            torch.testing.assert_close(teacher, student)
+        else:
+            i = k % 10 if index == 'iter_in_epoch' else k
+            m = 0.004 * (math.cos(math.pi * i / 30) + 1) / 2
+            torch.testing.assert_close(teacher, (1 - m) * before + m * student)
+        optim.zero_grad()
+        model.backbone.pos_embed.grad = torch.randn_like(student)
+        optim.step()
+
+
 def test_paper_mode_differs_by_its_keys():
     """Paper mode: no attention term, L2 on the mask probabilities, 2-D
     position resize; the official terms it shares are the same."""
@@ -251,6 +284,7 @@ def test_bad_inputs_fail_with_one_line(change, match):
     ('pos_embed_resize', 'bilinear', 'SAIP.pos_embed_resize'),
     ('backbone.with_cls_token', False, 'class token'),
     ('css_loss.mode', 'dice', 'CSSLoss.mode'),
+    ('teacher_momentum_index', 'epoch', 'SAIP.teacher_momentum_index'),
     ('csr_decoder.num_heads', 3, 'CSRDecoder.num_heads=3'),
 ])
 def test_bad_options_fail_at_build(key, value, match):

@@ -7,12 +7,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models import VisionTransformer
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 
 from mmdpal.registry import MODELS
 from mmdpal.utils.options import check_choice, check_heads
 from ..utils.vit_tokens import POS_EMBED_RESIZES
+from .ema import StudentCosineEMA
 
 
 def patchify(img: torch.Tensor, p: int) -> torch.Tensor:
@@ -103,8 +103,15 @@ class SAIP(BaseSelfSupervisor):
             another grid: ``'grid'`` (default, mmpretrain's 2-D resize) or
             ``'sequence_1d'`` (the authors': one flat 1-D sequence).
         teacher_momentum (float): Start of the teacher's EMA weight on the
-            student (cosine to 0 over training, DINO's 0.996 -> 1).
-            Defaults to 0.004.
+            student (cosine to 0 over training, DINO's 0.996 -> 1). The
+            teacher is updated at the start of every ``loss()`` (so also on
+            the accumulation steps, as theirs), the first time a copy of
+            the student. Defaults to 0.004.
+        teacher_momentum_index (str): The point of the cosine a step takes:
+            ``'iter'`` (default, the iteration of the run) or
+            ``'iter_in_epoch'`` (the authors' ``momentum_schedule[
+            data_iter_step]``: the momentum stays near 0.996), see
+            :class:`StudentCosineEMA`.
         data_preprocessor (dict, optional): Normalises each view.
         init_cfg (dict, optional): Initialisation.
     """
@@ -124,10 +131,13 @@ class SAIP(BaseSelfSupervisor):
                  csm_scales: Sequence[float] = (0.75, 0.875, 1.125, 1.25),
                  pos_embed_resize: str = 'grid',
                  teacher_momentum: float = 0.004,
+                 teacher_momentum_index: str = 'iter',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         check_choice('SAIP.pos_embed_resize', pos_embed_resize,
                      list(POS_EMBED_RESIZES))
+        check_choice('SAIP.teacher_momentum_index', teacher_momentum_index,
+                     ('iter', 'iter_in_epoch'))
         super().__init__(
             backbone=backbone,
             data_preprocessor=data_preprocessor,
@@ -161,7 +171,10 @@ class SAIP(BaseSelfSupervisor):
         self.attention_loss = MODELS.build(attention_loss) \
             if attention_loss else None
         # the expert encoder: a momentum copy of what it uses
-        self.teacher = CosineEMA(self._teachable(), momentum=teacher_momentum)
+        self.teacher = StudentCosineEMA(
+            self._teachable(),
+            momentum=teacher_momentum,
+            momentum_index=teacher_momentum_index)
 
     def _teachable(self) -> nn.ModuleDict:
         return nn.ModuleDict(
