@@ -296,3 +296,41 @@ def test_bad_options_fail_at_build(key, value, match):
     with pytest.raises(ValueError, match=match) as err:
         MODELS.build(cfg.model)
     assert '\n' not in str(err.value)
+
+
+@pytest.mark.parametrize('mode', ['paper', 'official'])
+def test_real_size_views_one_loss(mode):
+    """The configs at their real size (ViT-Ti, K = 65536) on one sample of
+    the README's views: 256x128, 7 crops 128x64, 224x224; every scale of
+    the CSM draws (0.875 gives 112x56, a 7x3 grid)."""
+    init_default_scope('mmdpal')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(CONFIGS[mode]).model)
+    inputs = [torch.randn(1, 3, 256, 128) for _ in range(2)]
+    inputs += [torch.randn(1, 3, 128, 64) for _ in range(7)]
+    inputs.append(torch.randn(1, 3, 224, 224))
+    masks = torch.zeros(2, 224, 224)
+    masks[0, 10:138, 20:84] = masks[1, 50:178, 130:194] = 1
+    samples = [DataSample(paste_masks=masks)]
+    with mock.patch(
+            'mmdpal.models.algorithms.saip.random.choice',
+            side_effect=[0.875, 1.125]), torch.no_grad():
+        losses = model.loss(inputs, samples)
+    assert all(torch.isfinite(v) for v in losses.values())
+    # 18 CE pairs of uniform-ish 65536-way distributions: about log K
+    assert 0.5 * math.log(65536) < losses['loss_csm'] < 2 * math.log(65536)
+
+
+def test_readme_recipe():
+    cfg = Config.fromfile(CONFIGS['paper'])
+    assert cfg.train_cfg.max_epochs == 300
+    assert cfg.optim_wrapper.accumulative_counts == 4
+    # lr per image of one update: 2.5e-4 / 256 with 4 batches an update
+    assert cfg.optim_wrapper.optimizer.lr / cfg.auto_scale_lr.base_batch_size \
+        == pytest.approx(2.5e-4 * 4 / 256)
+    assert cfg.train_dataloader.batch_size == 64
+    assert cfg.optim_wrapper.optimizer.weight_decay == 0.05
+    assert cfg.param_scheduler[0].end == 10
+    assert cfg.model.backbone.img_size == (256, 128)
+    official = Config.fromfile(CONFIGS['official'])
+    assert official.optim_wrapper.optimizer.betas == (0.9, 0.95)
