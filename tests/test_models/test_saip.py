@@ -241,17 +241,48 @@ def test_teacher_is_a_cosine_ema_updated_in_every_loss(index):
 
 
 def test_paper_mode_differs_by_its_keys():
-    """Paper mode: no attention term, L2 on the mask probabilities, 2-D
-    position resize; the official terms it shares are the same."""
-    paper, official = build('paper'), build('official')
-    official.load_state_dict(paper.state_dict())
-    inputs, samples, _ = batch()
-    a = our_loss(paper, inputs, samples)
-    b = our_loss(official, inputs, samples)
-    assert 'loss_attn' not in a
-    # the anchor grid needs no resize: CSS's anchor features are the same,
-    # only the loss differs (L2 on sigmoid vs BCE)
-    assert not torch.allclose(a['loss_css_anchor'], b['loss_css_anchor'])
+    """Paper mode: no attention term, L2 on the mask probabilities, a CSR
+    decoder that cross-attends the anchor's patches."""
+    paper, official = tiny_cfg('paper').model, tiny_cfg('official').model
+    assert paper.get('attention_loss') is None
+    assert official.attention_loss.type == 'AttentionKLLoss'
+    diff = {
+        k
+        for k in set(paper) | set(official) if paper.get(k) != official.get(k)
+    }
+    assert diff == {
+        'attention_loss', 'css_loss', 'csr_decoder', 'pos_embed_resize',
+        'teacher_momentum_index'
+    }
+    assert (paper.css_loss.mode, official.css_loss.mode) == ('l2', 'bce')
+    logits, mask = torch.randn(2, 49), (torch.rand(2, 49) > .5).float()
+    l2 = MODELS.build(dict(type='CSSLoss', mode='l2'))(logits, mask)
+    torch.testing.assert_close(l2, ((logits.sigmoid() - mask)**2).mean())
+    assert 'loss_attn' not in build('paper').loss(*batch()[:2])
+
+
+@pytest.mark.parametrize('anchor_tokens', ['patches', 'cls_token'])
+def test_csr_decoder_sees_what_anchor_tokens_says(anchor_tokens):
+    init_default_scope('mmdpal')
+    torch.manual_seed(0)
+    dec = MODELS.build(
+        dict(
+            type='CSRDecoder',
+            in_dims=8,
+            num_patches=8,
+            patch_size=2,
+            dims=8,
+            depth=1,
+            num_heads=2,
+            anchor_tokens=anchor_tokens))
+    anchor, visible = torch.randn(2, 9, 8), torch.randn(2, 4, 8)
+    ids_restore = torch.randperm(10).expand(2, -1)
+    out = dec(anchor, visible, ids_restore)
+    assert out.shape == (2, 10, 12)
+    other = anchor.clone()
+    other[:, 1:] += 1  # other patch tokens, same class token
+    same = torch.allclose(out, dec(other, visible, ids_restore))
+    assert same == (anchor_tokens == 'cls_token')
 
 
 def test_anchor_mask_keeps_the_anchor_ratio():

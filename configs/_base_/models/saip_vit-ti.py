@@ -35,7 +35,8 @@ model = dict(
         type='CSRDecoder',
         in_dims=192,
         num_patches=16 * 8,  # the anchor's grid
-        patch_size=16),
+        patch_size=16,
+        anchor_tokens='patches'),  # Eq. 2: cross-attention to F'_0
     css_decoder=dict(type='CSSDecoder', in_dims=192),
     csm_loss=dict(type='CSMLoss', out_dims=65536),
     csr_loss=dict(type='CSRLoss', norm_pix=True),  # --norm_pix_loss

@@ -75,9 +75,10 @@ class SAIP(BaseSelfSupervisor):
       (:class:`CSMLoss`).
     - CSR (Eq. 2): ``global_2`` resized by ``csr_scale`` is masked on the
       anchor's grid (:func:`anchor_mask`) and encoded up to block
-      ``mid_layer``; the decoder reconstructs it from its visible tokens and
-      the anchor's class token (block ``mid_layer``, normed by
-      ``mid_norm``).
+      ``mid_layer``; the decoder reconstructs it from its visible tokens,
+      conditioned on the anchor's block-``mid_layer`` tokens (normed by
+      ``mid_norm``; their patches or only their class token, the decoder's
+      ``anchor_tokens``).
     - CSS (Eq. 3): the teacher's block-``mid_layer`` patch tokens of the
       multi-person image are searched for the anchor and for the resized
       ``local_n`` (their block-``mid_layer`` tokens).
@@ -331,7 +332,7 @@ class SAIP(BaseSelfSupervisor):
         keep, ids_restore, removed = anchor_mask(noise, anchor_grid, grid,
                                                  self.mask_ratio)
         visible = self.encode(view, keep=keep, mid_only=True)['mid']
-        pred = self.csr_decoder(s_glob['mid'][:B, 0], visible, ids_restore)
+        pred = self.csr_decoder(s_glob['mid'][:B], visible, ids_restore)
         losses['loss_csr'] = self.csr_loss(pred, patchify(view, p), removed)
 
         # Eq. 3: CSS, the anchor and local_n searched in the multi-person

@@ -9,7 +9,7 @@ from mmpretrain.models.backbones.vision_transformer import \
     TransformerEncoderLayer
 
 from mmdpal.registry import MODELS
-from mmdpal.utils.options import check_heads
+from mmdpal.utils.options import check_choice, check_heads
 from ..utils.vit_tokens import resample_sequence_1d
 
 _XAVIER = dict(type='Xavier', layer='Linear', distribution='uniform', bias=0.)
@@ -32,18 +32,22 @@ def _blocks(dims: int, num_heads: int, depth: int,
 class CSRDecoder(BaseModule):
     """Decoder of SAIP's cross-scale reconstruction (Eq. 2, phi).
 
-    The visible tokens of the masked view (class token + kept patches) and
-    the anchor's class token are embedded to ``dims``; mask tokens fill the
-    removed positions (``ids_restore`` puts every patch back in place); the
-    sequence ``[masked cls, anchor cls, L patches]`` gets a learned position
-    embedding stored for ``1 + num_patches`` slots and resampled as one 1-D
-    sequence to its length - 1 (bicubic, the authors' resize); ViT blocks,
-    a norm and a linear give the L patches' pixels.
+    The visible tokens of the masked view (class token + kept patches) are
+    embedded to ``dims``; mask tokens fill the removed positions
+    (``ids_restore`` puts every patch back in place); a learned position
+    embedding stored for ``1 + num_patches`` slots is resampled as one 1-D
+    sequence (bicubic, the authors' resize) to the sequence; blocks, a norm
+    and a linear give the L patches' pixels. How the anchor conditions the
+    reconstruction is ``anchor_tokens``:
 
-    The anchor reaches the decoder through its class token only, the
-    authors' code (pretrain_decoder.py ``CSRDecoder.forward``); the paper
-    describes cross-attention to the anchor's patch tokens, which is not
-    implemented here (docs/methods.md, SAIP).
+    - ``'patches'`` (the paper: "phi(F~'_t, F'_0, F'_0)", blocks of
+      self-attention, cross-attention and feed-forward layers): the
+      sequence ``[masked cls, L patches]``; every block cross-attends the
+      embedded patch tokens of the anchor (:class:`SelfCrossBlock`).
+    - ``'cls_token'`` (the authors' code, pretrain_decoder.py
+      ``CSRDecoder.forward``): the anchor's embedded class token joins the
+      sequence, ``[masked cls, anchor cls, L patches]``, and the blocks are
+      plain ViT blocks.
 
     Args:
         in_dims (int): Width of the encoder tokens.
@@ -52,8 +56,10 @@ class CSRDecoder(BaseModule):
         patch_size (int): Pixels per patch side (output: p * p * 3).
         dims (int): Decoder width. Defaults to 512.
         depth (int): Decoder blocks. Defaults to 8.
-        num_heads (int): Heads of each block. Defaults to 16.
+        num_heads (int): Heads of each attention. Defaults to 16.
         mlp_ratio (float): FFN width / dims. Defaults to 4.
+        anchor_tokens (str): ``'patches'`` or ``'cls_token'``. Defaults to
+            ``'patches'``.
     """
 
     def __init__(self,
@@ -64,21 +70,32 @@ class CSRDecoder(BaseModule):
                  depth: int = 8,
                  num_heads: int = 16,
                  mlp_ratio: float = 4.,
+                 anchor_tokens: str = 'patches',
                  init_cfg=_XAVIER):
         super().__init__(init_cfg=init_cfg)
         check_heads('CSRDecoder.num_heads', dims, num_heads)
+        check_choice('CSRDecoder.anchor_tokens', anchor_tokens,
+                     ('patches', 'cls_token'))
+        self.anchor_tokens = anchor_tokens
         self.embed = nn.Linear(in_dims, dims)
         self.mask_token = nn.Parameter(torch.rand(1, 1, dims))
         self.pos_embed = nn.Parameter(torch.rand(1, num_patches + 1, dims))
-        self.blocks = _blocks(dims, num_heads, depth, mlp_ratio)
+        if anchor_tokens == 'patches':
+            self.blocks = nn.ModuleList([
+                SelfCrossBlock(dims, num_heads, mlp_ratio)
+                for _ in range(depth)
+            ])
+        else:
+            self.blocks = _blocks(dims, num_heads, depth, mlp_ratio)
         self.norm = nn.LayerNorm(dims, eps=1e-6)
         self.pred = nn.Linear(dims, patch_size * patch_size * 3)
 
-    def forward(self, anchor_cls: torch.Tensor, visible: torch.Tensor,
+    def forward(self, anchor: torch.Tensor, visible: torch.Tensor,
                 ids_restore: torch.Tensor) -> torch.Tensor:
         """
         Args:
-            anchor_cls (Tensor): (B, C) class token of the anchor.
+            anchor (Tensor): (B, 1 + L_0, C) tokens of the anchor, class
+                token first.
             visible (Tensor): (B, 1 + K, C) class token + K kept patches of
                 the masked view.
             ids_restore (Tensor): (B, L) position of each patch in
@@ -88,18 +105,51 @@ class CSRDecoder(BaseModule):
             Tensor: (B, L, p * p * 3) predicted pixels of every patch.
         """
         B, L = ids_restore.shape
-        x = self.embed(torch.cat((anchor_cls[:, None], visible), dim=1))
-        anchor, vis = x[:, :1], x[:, 1:]  # (B, 1, D), (B, 1 + K, D)
-        D = x.shape[-1]
+        vis = self.embed(visible)  # (B, 1 + K, D)
+        D = vis.shape[-1]
         masked = self.mask_token.expand(B, L - (vis.shape[1] - 1), D)
         patches = torch.cat((vis[:, 1:], masked), dim=1)  # (B, L, D)
         patches = torch.gather(patches, 1, ids_restore[...,
                                                        None].expand(-1, -1, D))
-        x = torch.cat((vis[:, :1], anchor, patches), dim=1)  # (B, 2 + L, D)
+        if self.anchor_tokens == 'cls_token':
+            context = self.embed(anchor[:, :1])  # (B, 1, D)
+            x = torch.cat((vis[:, :1], context, patches), dim=1)
+        else:
+            context = self.embed(anchor[:, 1:])  # (B, L_0, D)
+            x = torch.cat((vis[:, :1], patches), dim=1)  # (B, 1 + L, D)
+        extra = x.shape[1] - L  # tokens before the patches
         x = x + resample_sequence_1d(self.pos_embed, 1, x.shape[1] - 1)
         for block in self.blocks:
-            x = block(x)
-        return self.pred(self.norm(x))[:, 2:]  # (B, L, p * p * 3)
+            x = block(x) if self.anchor_tokens == 'cls_token' else block(
+                x, context)
+        return self.pred(self.norm(x))[:, extra:]  # (B, L, p * p * 3)
+
+
+class SelfCrossBlock(nn.Module):
+    """Pre-norm block of self-attention, cross-attention (to ``context``)
+    and feed-forward layers, each with a residual (the paper's
+    pixel-level decoder block)."""
+
+    def __init__(self, dims: int, num_heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dims, eps=1e-6)
+        self.self_attn = nn.MultiheadAttention(
+            dims, num_heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dims, eps=1e-6)
+        self.cross_attn = nn.MultiheadAttention(
+            dims, num_heads, batch_first=True)
+        self.norm3 = nn.LayerNorm(dims, eps=1e-6)
+        hidden = int(dims * mlp_ratio)
+        self.ffn = nn.Sequential(
+            nn.Linear(dims, hidden), nn.GELU(), nn.Linear(hidden, dims))
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) tokens, (B, M, D) context -> (B, N, D)."""
+        h = self.norm1(x)
+        x = x + self.self_attn(h, h, h, need_weights=False)[0]
+        x = x + self.cross_attn(
+            self.norm2(x), context, context, need_weights=False)[0]
+        return x + self.ffn(self.norm3(x))
 
 
 class CrossAttentionBlock(nn.Module):
