@@ -69,3 +69,12 @@ def test_train_tool_runs_saip(mode, tiny_data, tmp_path):
     # the teacher moved away from its first copy but is not the student
     assert not torch.equal(state['teacher.module.backbone.pos_embed'],
                            state['backbone.pos_embed'])
+    # the student extracts for fine-tuning as a DPAL student does
+    out = str(tmp_path / 'student.pth')
+    result = run_tool([
+        'tools/model_converters/extract_student.py',
+        osp.join(work_dir, 'epoch_2.pth'), out
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    student = torch.load(out, map_location='cpu')['state_dict']
+    assert set(student) == {k for k in state if k.startswith('backbone.')}
