@@ -285,63 +285,89 @@ class SAIP(BaseSelfSupervisor):
         """Eq. 1-3 for one batch (the total is their sum)."""
         masks = self._check_inputs(inputs, data_samples)
         g1, g2, *locals_, multi = inputs
-        B = g1.shape[0]
         self.teacher.update_parameters(self._teachable())
-        teacher = self.teacher.module
-
+        with_attn = self.attention_loss is not None
         # the student on both global views, the anchor first
-        s_glob = self.encode(
-            torch.cat((g1, g2)),
-            with_attention=self.attention_loss is not None)
+        s_glob = self.encode(torch.cat((g1, g2)), with_attention=with_attn)
         # the region: the anchor shrunk to the local size (nearest)
         region = F.interpolate(g1, size=locals_[-1].shape[-2:])
-        s_tokens = [s_glob['last'][:, 0]]  # class tokens, (2B, C)
-        if len(locals_) > 1:
-            s_tokens.append(self.encode(torch.cat(locals_[:-1]))['last'][:, 0])
-        s_rescaled = []  # local_n and the region at a random scale
-        for view in (locals_[-1], region):
-            scale = random.choice(self.csm_scales)
-            s_rescaled.append(
-                self.encode(F.interpolate(view, scale_factor=scale)))
-            s_tokens.append(s_rescaled[-1]['last'][:, 0])
+        # local_n and the region at a random scale each
+        s_rescaled = [
+            self.encode(
+                F.interpolate(v, scale_factor=random.choice(self.csm_scales)))
+            for v in (locals_[-1], region)
+        ]
         with torch.no_grad():
             t_glob = self.encode(
                 torch.cat((g1, g2)),
-                teacher,
-                with_attention=self.attention_loss is not None)
-            t_multi = self.encode(multi, teacher, mid_only=True)
+                self.teacher.module,
+                with_attention=with_attn)
+            t_multi = self.encode(multi, self.teacher.module, mid_only=True)
 
-        losses = {}
-        # Eq. 1: CSM
+        losses = self.cross_scale_matching(s_glob, locals_[:-1], s_rescaled,
+                                           t_glob)
+        losses['loss_csr'] = self.cross_scale_reconstruction(
+            s_glob['mid'][:g1.shape[0]], g2)
+        losses.update(
+            self.cross_scale_search(s_glob['mid'][:g1.shape[0]],
+                                    s_rescaled[0]['mid'], t_multi, masks))
+        return losses
+
+    def cross_scale_matching(self, s_glob: dict, locals_: List[torch.Tensor],
+                             s_rescaled: List[dict],
+                             t_glob: dict) -> Dict[str, torch.Tensor]:
+        """Eq. 1 (and the authors' attention term): the CSM head's outputs
+        of the student's class tokens of every view (2 global, the locals
+        but the last, the rescaled last local and region) against the
+        teacher's of the 2 global views."""
+        B = s_glob['last'].shape[0] // 2
+        s_tokens = [s_glob['last'][:, 0]]  # class tokens, (2B, C)
+        if locals_:  # encoded in one batch
+            s_tokens.append(self.encode(torch.cat(locals_))['last'][:, 0])
+        s_tokens += [s['last'][:, 0] for s in s_rescaled]
         s_out = self.csm_head(torch.cat(s_tokens))  # (V * B, K)
-        t_out = teacher['csm_head'](t_glob['last'][:, 0])  # (2B, K)
-        losses['loss_csm'] = self.csm_loss(
-            list(s_out.split(B)), list(t_out.chunk(2)))
-        if self.attention_loss is not None:
+        with torch.no_grad():
+            t_out = self.teacher.module['csm_head'](
+                t_glob['last'][:, 0])  # (2B, K)
+        losses = dict(
+            loss_csm=self.csm_loss(list(s_out.split(B)), list(t_out.chunk(2))))
+        if self.attention_loss is not None:  # per view: [qk, vv]
             losses['loss_attn'] = self.attention_loss(
                 [list(m) for m in zip(*[a.chunk(2) for a in s_glob['attn']])],
                 [list(m) for m in zip(*[a.chunk(2) for a in t_glob['attn']])])
+        return losses
 
-        # Eq. 2: CSR
-        view = F.interpolate(g2, scale_factor=self.csr_scale)
+    def cross_scale_reconstruction(self, anchor: torch.Tensor,
+                                   img: torch.Tensor) -> torch.Tensor:
+        """Eq. 2: ``img`` resized by ``csr_scale``, masked on the anchor's
+        grid (:func:`anchor_mask`), encoded up to block ``mid_layer`` and
+        reconstructed by the decoder from its visible tokens and the
+        anchor's (B, 1 + L_0, C) tokens."""
+        view = F.interpolate(img, scale_factor=self.csr_scale)
         anchor_grid = tuple(self.backbone.patch_resolution)
         p = self.backbone.patch_embed.projection.stride[0]
         grid = (view.shape[2] // p, view.shape[3] // p)
         noise = torch.rand(
-            B, anchor_grid[0] * anchor_grid[1], device=view.device)
+            view.shape[0], anchor_grid[0] * anchor_grid[1], device=view.device)
         keep, ids_restore, removed = anchor_mask(noise, anchor_grid, grid,
                                                  self.mask_ratio)
         visible = self.encode(view, keep=keep, mid_only=True)['mid']
-        pred = self.csr_decoder(s_glob['mid'][:B], visible, ids_restore)
-        losses['loss_csr'] = self.csr_loss(pred, patchify(view, p), removed)
+        pred = self.csr_decoder(anchor, visible, ids_restore)  # (B, L, ppc)
+        return self.csr_loss(pred, patchify(view, p), removed)
 
-        # Eq. 3: CSS, the anchor and local_n searched in the multi-person
-        # image (teacher tokens as a map)
+    def cross_scale_search(self, anchor: torch.Tensor, local: torch.Tensor,
+                           t_multi: dict,
+                           masks: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Eq. 3: the anchor's and the rescaled last local's block-
+        ``mid_layer`` tokens are searched in the teacher's tokens of the
+        multi-person image (as a map); targets: their pasted boxes,
+        resized (nearest) to its grid."""
         h, w = t_multi['grid']
+        B = anchor.shape[0]
         ref = t_multi['mid'][:, 1:].transpose(1, 2).reshape(B, -1, h, w)
         boxes = F.interpolate(masks, (h, w)).flatten(2)  # (B, 2, h * w)
-        losses['loss_css_anchor'] = self.css_loss(
-            self.css_decoder(s_glob['mid'][:B], ref), boxes[:, 1])
-        losses['loss_css_local'] = self.css_loss(
-            self.css_decoder(s_rescaled[0]['mid'], ref), boxes[:, 0])
-        return losses
+        return dict(
+            loss_css_anchor=self.css_loss(
+                self.css_decoder(anchor, ref), boxes[:, 1]),
+            loss_css_local=self.css_loss(
+                self.css_decoder(local, ref), boxes[:, 0]))
