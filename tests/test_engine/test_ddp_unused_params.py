@@ -96,3 +96,40 @@ def test_every_parameter_gets_a_gradient_or_config_says_so(config, teacher):
     assert bool(unused) == find_unused, (
         f'{osp.basename(config)}: find_unused_parameters={find_unused} but '
         f'parameters without a gradient: {unused}')
+
+
+SAIP_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'saip', '*.py')))
+
+
+@pytest.mark.parametrize(
+    'config', SAIP_CONFIGS, ids=lambda p: osp.basename(p)[:-3])
+def test_saip_every_parameter_gets_a_gradient_or_config_says_so(config):
+    """The same rule for the SAIP configs (tests/data/tiny_saip.py size);
+    its teacher is an EMA, never trained."""
+    from mmpretrain.structures import DataSample
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(
+        Config.fromfile(osp.join(REPO, 'tests', 'data',
+                                 'tiny_saip.py')).to_dict())
+    init_default_scope('mmdpal')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    inputs = [torch.randn(2, 3, 64, 32) for _ in range(2)]  # globals
+    inputs += [torch.randn(2, 3, 32, 16) for _ in range(3)]  # locals
+    inputs.append(torch.randn(2, 3, 56, 56))  # multi-person
+    samples = []
+    for _ in range(2):
+        masks = torch.zeros(2, 56, 56)
+        masks[0, :32, :16] = masks[1, 8:40, 30:46] = 1
+        samples.append(DataSample(paste_masks=masks))
+    sum(model.loss(inputs, samples).values()).backward()
+    trainable = [(n, p) for n, p in model.named_parameters()
+                 if p.requires_grad]
+    assert trainable and not any(
+        n.startswith('teacher.') for n, _ in trainable)
+    unused = [n for n, p in trainable if p.grad is None]
+    find_unused = cfg.get('find_unused_parameters', False)
+    assert bool(unused) == find_unused, (
+        f'{osp.basename(config)}: find_unused_parameters={find_unused} but '
+        f'parameters without a gradient: {unused}')
