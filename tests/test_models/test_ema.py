@@ -155,18 +155,26 @@ def test_ema_momentum_index_refuses_other_values(tmp_path):
 
 def test_ema_iter_in_epoch_refuses_an_iteration_loop(tmp_path):
     """mmengine's IterBasedTrainLoop reports max_epochs=1: 'iter_in_epoch'
-    would silently become 'iter', so the first update refuses, in one
-    line."""
-    hook = EMAHook(ema_type='StudentCosineEMA', momentum_index='iter_in_epoch')
-    runner = SimpleNamespace(model=tiny_model(tmp_path), iter=0, epoch=0)
-    hook.before_run(runner)
-    hub = MessageHub.get_current_instance()
-    hub.update_info('max_iters', 12)
-    hub.update_info('max_epochs', 1)
-    hook.after_train_iter(runner, 0)  # the first step copies, no momentum
+    would silently become 'iter', so mmdpal.ScheduleCheckHook (which
+    tools/train.py adds to every run) refuses it before training, in one
+    line; an epoch loop, even of one epoch, and 'iter' pass."""
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+
+    from mmdpal.engine.hooks.schedule_check_hook import \
+        check_ema_momentum_index
+    model = tiny_model(tmp_path)
+    hooks = {}
+    for index in ('iter', 'iter_in_epoch'):
+        hooks[index] = EMAHook(
+            ema_type='StudentCosineEMA', momentum_index=index)
+        hooks[index].before_run(SimpleNamespace(model=model))
+    iter_loop = object.__new__(IterBasedTrainLoop)
+    epoch_loop = object.__new__(EpochBasedTrainLoop)
+    check_ema_momentum_index([hooks['iter']], iter_loop)
+    check_ema_momentum_index([hooks['iter_in_epoch']], epoch_loop)
     with pytest.raises(
             ValueError,
             match=r"^StudentCosineEMA\(momentum_index='iter_in_epoch'\) "
-            r'needs an EpochBasedTrainLoop .* reports max_epochs=1 .* use '
-            r"momentum_index='iter'[^\n]*$"):
-        hook.after_train_iter(runner, 1)
+            r'needs an EpochBasedTrainLoop: .* max_epochs=1\), .* '
+            r"momentum_index='iter' or train_cfg=[^\n]*$"):
+        check_ema_momentum_index([hooks['iter_in_epoch']], iter_loop)

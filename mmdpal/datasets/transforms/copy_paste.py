@@ -29,12 +29,14 @@ class CopyPasteMultiPerson(BaseTransform):
     ``person_size`` with ``person_interpolation``, are pasted side by side
     (left half / right half, random position) and alpha-blended ``alpha``
     person / ``1 - alpha`` background (the authors' recipe, SAIP's data
-    pipeline). The new view is appended to ``results['img']``. No loss
-    reads where the persons are, so no boxes or masks are made.
+    pipeline). The new view is appended to ``results['img']``. With
+    ``box_masks`` the box of each pasted person is also given (SAIP's
+    cross-scale search targets), else none is made.
 
     Randomness comes from ``np.random`` only (seeded per worker by mmengine).
 
-    Required keys: img (list of HxWx3 views). Modified keys: img.
+    Required keys: img (list of HxWx3 views). Modified keys: img. Added
+    keys: paste_masks (with ``box_masks``).
 
     Args:
         background_dir (str): Folder of person-free background images.
@@ -49,6 +51,9 @@ class CopyPasteMultiPerson(BaseTransform):
             already is resized: 'nearest' (the authors' code: torch's default
             ``interpolate``) or 'bicubic'. Defaults to 'nearest'.
         alpha (float): Weight of the person in the blend. Defaults to 0.7.
+        box_masks (bool): Also store ``results['paste_masks']``, a (2, H, W)
+            uint8 array, 1 inside the box of the last view (left) and of the
+            first view (right). Defaults to False.
     """
 
     def __init__(self,
@@ -57,7 +62,8 @@ class CopyPasteMultiPerson(BaseTransform):
                  person_size: Sequence[int] = (128, 96),
                  background_pipeline: Optional[List[dict]] = None,
                  person_interpolation: str = 'nearest',
-                 alpha: float = 0.7):
+                 alpha: float = 0.7,
+                 box_masks: bool = False):
         if not osp.isdir(background_dir):
             raise FileNotFoundError(
                 f'background folder for the copy-paste view not found: '
@@ -96,6 +102,7 @@ class CopyPasteMultiPerson(BaseTransform):
             raise ValueError(
                 f'CopyPasteMultiPerson.alpha must be in [0, 1], got {alpha}')
         self.alpha = alpha
+        self.box_masks = box_masks
 
     def background(self) -> np.ndarray:
         """A random background, through ``background_pipeline``."""
@@ -116,6 +123,7 @@ class CopyPasteMultiPerson(BaseTransform):
         canvas = self.background()  # a new array: pasted into in place
         H, W = self.size
         ph, pw = self.person_size
+        masks = np.zeros((2, H, W), np.uint8)
         for i, person in enumerate((views[-1], views[0])):
             if person.shape[:2] != self.person_size:
                 person = cv2.resize(
@@ -130,7 +138,10 @@ class CopyPasteMultiPerson(BaseTransform):
             blend = cv2.addWeighted(person, self.alpha, region, 1 - self.alpha,
                                     0.)
             region[...] = blend
+            masks[i, y:y + ph, x:x + pw] = 1
         results['img'] = list(views) + [canvas]
+        if self.box_masks:
+            results['paste_masks'] = masks
         return results
 
     def __repr__(self) -> str:
@@ -139,4 +150,4 @@ class CopyPasteMultiPerson(BaseTransform):
             f', size={self.size}, person_size={self.person_size}, '
             f'background_pipeline={self.background_pipeline}, '
             f'person_interpolation={self.person_interpolation}, '
-            f'alpha={self.alpha})')
+            f'alpha={self.alpha}, box_masks={self.box_masks})')

@@ -1,56 +1,18 @@
 """DPAL: Dynamic Pattern Alignment Learning (the algorithm, Fig. 2)."""
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 import torch
-from mmpretrain.models import VisionTransformer
-from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmdpal.registry import MODELS
-from mmdpal.utils.options import check_choice, check_heads
+from mmdpal.utils.options import check_choice
 from ..decoders.base import DecoderOutput
-from ..utils.vit_tokens import embed_tokens, pos_embed_sequence_1d
+from .base import BaseDistiller, split_tokens, vit_tokens_sequence_1d_pos
 
-
-def split_tokens(
-    feats: torch.Tensor, patch_stride: Optional[Tuple[int, int]],
-    img_size: Tuple[int, int]
-) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, int]]:
-    """The student's output as class token, patch tokens and grid.
-
-    Args:
-        feats (Tensor): (B, 1 + L, C) ViT tokens, class token first, or a
-            (B, C, h, w) feature map (Swin; its mean stands for the class
-            token).
-        patch_stride (tuple, optional): The ViT's patch stride (None for a
-            feature map).
-        img_size (tuple): The view's (H, W).
-
-    Returns:
-        tuple: class token (B, C), patch tokens (B, L, C), grid (h, w).
-    """
-    if feats.dim() == 4:  # (B, C, h, w) feature map, e.g. Swin
-        h, w = feats.shape[-2:]
-        patches = feats.flatten(2).transpose(1, 2)
-        return patches.mean(dim=1), patches, (h, w)
-    (H, W), (sh, sw) = img_size, patch_stride
-    if H % sh or W % sw:
-        raise ValueError(
-            f'view size {H}x{W} is not divisible by the student patch size '
-            f'{sh}x{sw}: change the crop size of the view in the data '
-            'pipeline')
-    return feats[:, 0], feats[:, 1:], (H // sh, W // sw)
-
-
-def vit_tokens_sequence_1d_pos(vit: VisionTransformer,
-                               img: torch.Tensor) -> torch.Tensor:
-    """mmpretrain ``VisionTransformer.forward`` (``out_type='raw'``, last
-    layer) with the authors' 1-D position resize
-    (``vit_tokens.resample_sequence_1d``) instead of the 2-D resize."""
-    x, _ = embed_tokens(vit, img, pos_embed_sequence_1d)
-    for layer in vit.layers:
-        x = layer(x)
-    return vit.ln1(x) if vit.final_norm else x
+__all__ = [
+    'DPALDistiller', 'split_tokens', 'split_output',
+    'vit_tokens_sequence_1d_pos'
+]
 
 
 def split_output(out: DecoderOutput, num: int) -> List[DecoderOutput]:
@@ -62,7 +24,7 @@ def split_output(out: DecoderOutput, num: int) -> List[DecoderOutput]:
 
 
 @MODELS.register_module()
-class DPALDistiller(BaseSelfSupervisor):
+class DPALDistiller(BaseDistiller):
     """DPAL distillation pretraining of a lightweight ViT.
 
     `Dynamic Pattern Alignment Learning for Pretraining Lightweight
@@ -122,13 +84,13 @@ class DPALDistiller(BaseSelfSupervisor):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         check_choice('relation_tokens', relation_tokens, ('patches', 'all'))
-        check_choice('student_pos_embed_resize', student_pos_embed_resize,
-                     ('grid', 'sequence_1d'))
         super().__init__(
             backbone=backbone,
+            teacher=teacher,
+            student_pos_embed_resize=student_pos_embed_resize,
+            compile_blocks=compile_blocks,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.teacher = MODELS.build(teacher)
         self.decoder = MODELS.build(decoder)
         self.global_loss = MODELS.build(global_loss) if global_loss else None
         self.local_loss = MODELS.build(local_loss) if local_loss else None
@@ -137,68 +99,25 @@ class DPALDistiller(BaseSelfSupervisor):
         if not (self.global_loss or self.local_loss or self.relation_loss):
             raise ValueError('DPALDistiller needs at least one of '
                              'global_loss, local_loss, relation_loss')
-        self._check_student(relation_tokens, student_pos_embed_resize)
+        self._check_relation_tokens(relation_tokens)
         self.relation_tokens = relation_tokens
-        self.student_pos_embed_resize = student_pos_embed_resize
-        if compile_blocks:
-            self._compile_blocks({} if compile_blocks is
-                                 True else dict(compile_blocks))
-        # Checkpoints hold the student and the decoder only; the teacher is
-        # re-read from its own file whenever the model is built.
-        self._register_state_dict_hook(_drop_teacher_from_state_dict)
-        self.register_load_state_dict_post_hook(_teacher_keys_not_missing)
+        self.compile_blocks()
 
-    def _check_student(self, relation_tokens: str,
-                       pos_embed_resize: str) -> None:
-        """Build-time checks of the options against the student."""
-        student = type(self.backbone).__name__
-        is_vit = isinstance(self.backbone, VisionTransformer)
-        if is_vit:
-            for i, layer in enumerate(self.backbone.layers):
-                check_heads(f'backbone.layer_cfgs[{i}].num_heads',
-                            layer.attn.embed_dims, layer.attn.num_heads)
-        if pos_embed_resize == 'sequence_1d' and not is_vit:
-            raise ValueError(
-                "student_pos_embed_resize='sequence_1d' resizes a ViT's 1-D "
-                f'position sequence; {student} has none: use one of '
-                "['grid']")
+    def _check_relation_tokens(self, relation_tokens: str) -> None:
+        """Build-time check of ``relation_tokens`` against the student and
+        the teacher."""
         if relation_tokens == 'all':
-            if not is_vit or self.backbone.cls_token is None:
+            if not self.student_is_vit or self.backbone.cls_token is None:
                 raise ValueError(
                     "relation_tokens='all' needs a student with a class "
-                    f'token (a ViT); {student} has none: use one of '
-                    "['patches']")
+                    f'token (a ViT); {type(self.backbone).__name__} has none: '
+                    "use one of ['patches']")
             if getattr(self.teacher, 'align', None) != 'resize_input':
                 raise ValueError("relation_tokens='all' needs the teacher's "
                                  "align='resize_input' (same grids): use "
                                  "relation_tokens='patches' or that align")
 
-    def _compile_blocks(self, options: dict) -> None:
-        """``torch.compile`` (``nn.Module.compile``: in place, same state
-        dict keys) each block of the student and the teacher ViTs."""
-        for vit in (self.backbone, self.teacher.vit):
-            blocks = getattr(vit, 'layers', None)
-            for module in (vit, ) if blocks is None else blocks:
-                module.compile(**options)
-
     # ------------------------------------------------------------ student
-    def student_tokens(
-        self, img: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, int]]:
-        """Encode one batch of views with the student.
-
-        Returns:
-            tuple: class token F_s^g (B, C_s), patch tokens F_s^l (B, L, C_s)
-            and the token grid (h, w).
-        """
-        if self.student_pos_embed_resize == 'sequence_1d':
-            feats = vit_tokens_sequence_1d_pos(self.backbone, img)
-        else:
-            feats = self.backbone(img)[-1]
-        stride = None if feats.dim() == 4 else \
-            self.backbone.patch_embed.projection.stride
-        return split_tokens(feats, stride, img.shape[-2:])
-
     def local_class_tokens(self,
                            views: List[torch.Tensor]) -> List[torch.Tensor]:
         """The student class token of each local view; views of one size
@@ -207,10 +126,6 @@ class DPALDistiller(BaseSelfSupervisor):
             return list(
                 self.student_tokens(torch.cat(views))[0].chunk(len(views)))
         return [self.student_tokens(v)[0] for v in views]
-
-    def extract_feat(self, inputs: torch.Tensor):
-        """The student's features (what is kept after pretraining)."""
-        return self.backbone(inputs)
 
     # ------------------------------------------------------------ loss
     def loss(self, inputs: List[torch.Tensor],
@@ -258,16 +173,3 @@ class DPALDistiller(BaseSelfSupervisor):
                 out.tokens, t_multi.relation)
         losses.update(self.decoder.loss(decoded))
         return losses
-
-
-def _drop_teacher_from_state_dict(module, state_dict, prefix, local_metadata):
-    for key in [k for k in state_dict if k.startswith(prefix + 'teacher.')]:
-        del state_dict[key]
-
-
-def _teacher_keys_not_missing(module, incompatible_keys):
-    missing = incompatible_keys.missing_keys
-    missing[:] = [
-        k for k in missing
-        if not k.startswith('teacher.') and '.teacher.' not in k
-    ]

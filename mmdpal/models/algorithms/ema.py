@@ -80,14 +80,11 @@ class StudentCosineEMA(CosineEMA):
                  source_param: torch.Tensor, steps) -> None:
         """The cosine EMA step at the schedule's index of this step."""
         if self.momentum_index == 'iter_in_epoch':
+            # an epoch-based loop's epoch length (mmdpal.ScheduleCheckHook
+            # refuses 'iter_in_epoch' in an iteration loop, which reports
+            # max_epochs=1)
             hub = MessageHub.get_current_instance()
-            max_epochs = int(hub.get_info('max_epochs') or 0)
-            if max_epochs <= 1:
-                raise ValueError(
-                    "StudentCosineEMA(momentum_index='iter_in_epoch') needs "
-                    'an EpochBasedTrainLoop with max_epochs > 1; this run '
-                    f'reports max_epochs={max_epochs} (an IterBasedTrainLoop '
-                    'reports 1: the whole run as one epoch): use '
-                    "momentum_index='iter' or train_cfg.by_epoch=True")
-            steps = steps % (int(hub.get_info('max_iters')) // max_epochs)
+            per_epoch = int(hub.get_info('max_iters')) // max(
+                int(hub.get_info('max_epochs') or 1), 1)
+            steps = steps % max(per_epoch, 1)
         super().avg_func(averaged_param, source_param, steps)

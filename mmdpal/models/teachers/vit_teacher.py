@@ -1,5 +1,5 @@
 """The frozen teacher of DPAL (t-VisEn, Sec. 3.1)."""
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,8 +10,8 @@ from mmdpal.utils import load_third_party_checkpoint
 from mmdpal.utils.options import check_choice
 from ..losses.relation_align import token_relation
 from ..utils.state_dict import check_state_dict_fits
-from ..utils.vit_tokens import (embed_tokens, pos_embed_dino_scale_factor,
-                                pos_embed_grid)
+from ..utils.vit_tokens import (block_outputs, block_qkv, embed_tokens,
+                                pos_embed_dino_scale_factor, pos_embed_grid)
 
 
 class TeacherTargets(NamedTuple):
@@ -370,6 +370,61 @@ class ViTTeacher(BaseModule):
         x = layer.ffn(layer.ln2(x), identity=x)
         return x, attn
 
+    def fit_view(self, img: torch.Tensor,
+                 student_grid: Tuple[int, int]) -> torch.Tensor:
+        """The view at the size the teacher sees it (``align``)."""
+        size = self._view_size(img.shape[-2:], tuple(student_grid),
+                               self.patch_size)
+        if tuple(img.shape[-2:]) != tuple(size):
+            img = F.interpolate(
+                img, size=size, mode='bicubic', align_corners=False)
+        return img
+
+    def _embed_on_grid(self, img: torch.Tensor,
+                       student_grid: Tuple[int, int]) -> torch.Tensor:
+        """Embedded tokens of the view, whose grid must be the student's."""
+        x, grid = embed_tokens(self.vit, self.fit_view(img, student_grid),
+                               self._pos_embed)
+        if tuple(grid) != tuple(student_grid):
+            raise ValueError(
+                f'the teacher grid {grid} is not the student grid '
+                f"{tuple(student_grid)}: use align='resize_input'")
+        return x
+
+    @torch.no_grad()
+    def block_tokens(self, img: torch.Tensor, student_grid: Tuple[int, int],
+                     indices: Sequence[int]) -> List[torch.Tensor]:
+        """The tokens after each block in ``indices`` (0-based; the last
+        block's final-normed), on the student's grid (needs
+        ``align='resize_input'``): a list of (B, 1 + L, C_t)."""
+        return block_outputs(self.vit, self._embed_on_grid(img, student_grid),
+                             indices)
+
+    @torch.no_grad()
+    def tokens_of_kept_patches(self, img: torch.Tensor,
+                               student_grid: Tuple[int, int],
+                               keep: torch.Tensor) -> torch.Tensor:
+        """The final-normed tokens (B, 1 + K, C_t) when only the patches
+        ``keep`` (B, K) (indices on the student's grid, which must be the
+        teacher's) enter the blocks, with their position embeddings
+        (MaskedKD's teacher input)."""
+        x = self._embed_on_grid(img, student_grid)
+        patches = x[:, 1:].gather(1, keep[...,
+                                          None].expand(-1, -1, x.shape[-1]))
+        x = torch.cat((x[:, :1], patches), dim=1)
+        return block_outputs(self.vit, x, [len(self.vit.layers) - 1])[0]
+
+    @torch.no_grad()
+    def last_block_qkv(self, img: torch.Tensor,
+                       student_grid: Tuple[int, int]) -> Tuple[torch.Tensor]:
+        """Query, key and value of the last block, on the student's grid
+        (needs ``align='resize_input'``): each (B, heads, 1 + L, C_t /
+        heads)."""
+        x = self._embed_on_grid(img, student_grid)
+        for layer in self.vit.layers[:-1]:
+            x = layer(x)
+        return block_qkv(self.vit.layers[-1], x)
+
     @torch.no_grad()
     def forward(self,
                 img: torch.Tensor,
@@ -401,10 +456,7 @@ class ViTTeacher(BaseModule):
             relation (B, L, L) (or (B, 1 + L, 1 + L)) with L = h * w.
         """
         dst = tuple(student_grid)
-        size = self._view_size(img.shape[-2:], dst, self.patch_size)
-        if tuple(img.shape[-2:]) != tuple(size):
-            img = F.interpolate(
-                img, size=size, mode='bicubic', align_corners=False)
+        img = self.fit_view(img, dst)
         need_tokens = with_tokens or (with_shape_mask
                                       and self._mask_reads_tokens) or (
                                           with_relation

@@ -8,7 +8,7 @@ to the patch grid of the batch; :data:`POS_EMBED_RESIZES` names them.
 :func:`resample_sequence_1d` works on a tensor (also used at loading, by
 ``StrictPretrained``).
 """
-from typing import Callable, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -19,16 +19,28 @@ from mmpretrain.models.utils import resize_pos_embed
 PosEmbedFn = Callable[[VisionTransformer, Tuple[int, int]], torch.Tensor]
 
 
-def embed_tokens(vit: VisionTransformer, img: torch.Tensor,
-                 pos_embed: PosEmbedFn) -> Tuple[torch.Tensor, tuple]:
+def embed_tokens(
+        vit: VisionTransformer,
+        img: torch.Tensor,
+        pos_embed: PosEmbedFn,
+        mask: Optional[torch.Tensor] = None,
+        mask_token: Optional[torch.Tensor] = None
+) -> Tuple[torch.Tensor, tuple]:
     """What ``VisionTransformer.forward`` does before its blocks: patch
     embedding, class token, position embedding (``pos_embed(vit, grid)``),
     dropout and pre-norm.
+
+    ``mask`` (B, L) bool and ``mask_token`` (1, 1, C): the patch embeddings
+    where ``mask`` is True are replaced by ``mask_token`` before the class
+    token and the position embedding are added (DINOv2's / BEiT's masked
+    image modelling input).
 
     Returns:
         tuple: tokens (B, extra + L, C) and the patch grid (h, w).
     """
     x, grid = vit.patch_embed(img)
+    if mask is not None:
+        x = torch.where(mask[..., None], mask_token.to(x.dtype), x)
     if vit.cls_token is not None:
         x = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
     x = x + pos_embed(vit, tuple(grid))
@@ -112,3 +124,30 @@ POS_EMBED_RESIZES = dict(
     grid=pos_embed_grid,
     sequence_1d=pos_embed_sequence_1d,
     dino_scale_factor=pos_embed_dino_scale_factor)
+
+
+def block_outputs(vit: VisionTransformer, x: torch.Tensor,
+                  indices: Sequence[int]) -> List[torch.Tensor]:
+    """Run the blocks of ``vit`` on embedded tokens ``x`` (B, N, C) up to
+    the last of ``indices``; the output of each block in ``indices``
+    (0-based), the last block's final-normed as mmpretrain's ``out_indices``
+    gives it: a list of (B, N, C)."""
+    last = len(vit.layers) - 1
+    outs = []
+    for i, layer in enumerate(vit.layers[:max(indices) + 1]):
+        x = layer(x)
+        if i in indices:
+            outs.append(vit.ln1(x) if i == last and vit.final_norm else x)
+    return outs
+
+
+def block_qkv(layer, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """Query, key and value of an mmpretrain ``TransformerEncoderLayer``
+    for its input ``x`` (B, N, C): each (B, heads, N, C / heads), from the
+    layer's pre-norm ``ln1`` and ``attn.qkv``, as its attention forms them."""
+    attn = layer.attn
+    B, N, _ = x.shape
+    qkv = attn.qkv(layer.ln1(x)).reshape(B, N, 3, attn.num_heads,
+                                         attn.head_dims).permute(
+                                             2, 0, 3, 1, 4)
+    return qkv[0], qkv[1], qkv[2]
