@@ -13,9 +13,11 @@
 #   112x112 so that its grid equals the student's: align='resize_input');
 # * batch 32, 200 iterations (~9.5 epochs of 671 crops), AdamW lr 1e-3 fixed
 #   (not auto-scaled), 20 warm-up iterations then cosine;
-# * bf16 autocast on the CPU (BF16AutocastOptimWrapper: 18.9 vs 12.5
-#   samples/s in fp32 on 2 cores with AVX-512 bf16, measured with
-#   tools/analysis_tools/benchmark_pretrain.py).
+# * bf16 autocast where the CPU computes bf16 natively, fp32 elsewhere
+#   (BF16AutocastOptimWrapper decides and logs it: 18.9 vs 12.5 samples/s in
+#   fp32 on 2 cores with AVX-512 bf16, measured with
+#   tools/analysis_tools/benchmark_pretrain.py; emulated bf16 on an AVX2 CPU
+#   would be 50x slower); optim_wrapper.type=OptimWrapper forces fp32.
 # Make the data and the teacher first (demo/run_demo.sh does all of it):
 #   python demo/vtest_to_lup.py --out data/vtest_lup
 #   python tools/model_converters/dinov2_onnx_to_mmdpal.py \

@@ -30,9 +30,8 @@ from mmdpal.models import CE2PHead, CE2PLoss, ResampledPosViT
 from mmdpal.models.heads.ce2p_head import fit_back
 from mmdpal.models.utils import StrictPretrained
 
-OFFICIAL = osp.join(
-    REPO, 'configs', 'downstream', 'mmseg',
-    'dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official.py')
+OFFICIAL = osp.join(REPO, 'configs', 'downstream', 'mmseg',
+                    'dpal-vit-ti_ce2p_8xb12-150e_lip-576x384_official.py')
 DIMS, HEADS, LAST_HEADS, DEPTH = 24, 3, 6, 12  # the official ViT-Ti, shrunk
 TAPS = (3, 7, 11)  # their (i + 1) % 4 == 0
 CLASSES = 6

@@ -544,7 +544,7 @@ def test_lip_official_schedule_equals_theirs():
     from mmengine.registry import PARAM_SCHEDULERS
     cfg = Config.fromfile(
         f'{REPO}/configs/downstream/mmseg/'
-        'dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official.py')
+        'dpal-vit-ti_ce2p_8xb12-150e_lip-576x384_official.py')
     param = nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.AdamW([param], lr=cfg.lr)
     schedulers = [

@@ -445,8 +445,7 @@ EVERY_TASK_OFFICIAL = [
     (COCO_OFFICIAL, 'mmpose'),
     (CROWDHUMAN_OFFICIAL, 'mmdet'),
     (osp.join(REPO, 'configs', 'downstream', 'mmseg',
-              'dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official.py'),
-     'mmseg'),
+              'dpal-vit-ti_ce2p_8xb12-150e_lip-576x384_official.py'), 'mmseg'),
     (osp.join(
         REPO, 'configs', 'downstream', 'reid',
         'bnneck-reid_dpal-vit-ti_1xb64-120e_market1501-256x128'

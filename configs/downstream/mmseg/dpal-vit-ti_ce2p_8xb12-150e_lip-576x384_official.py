@@ -7,9 +7,9 @@
 # docs/downstream.md lists each difference from
 # dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384.py with its reason.
 #
-#   tools/dist_train.sh configs/downstream/mmseg/dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official.py 8
-#   tools/dist_test.sh configs/downstream/mmseg/dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official.py \
-#       work_dirs/dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384_official/epoch_150.pth 8 --tta
+#   tools/dist_train.sh configs/downstream/mmseg/dpal-vit-ti_ce2p_8xb12-150e_lip-576x384_official.py 8
+#   tools/dist_test.sh configs/downstream/mmseg/dpal-vit-ti_ce2p_8xb12-150e_lip-576x384_official.py \
+#       work_dirs/dpal-vit-ti_ce2p_8xb12-150e_lip-576x384_official/epoch_150.pth 8 --tta
 _base_ = './dpal-vit-ti_mln_upernet_8xb2-150e_lip-576x384.py'
 
 # Their ViT (HumanParsing/networks/vision_transformer.py VisionTransformerHP):
