@@ -55,20 +55,10 @@ class DPALDistiller(BaseDistiller):
             ``'all'`` (the authors': class token and patches, 1 + L, for
             teacher and decoded student; needs a ViT student and the teacher's
             ``align='resize_input'``).
-        student_pos_embed_resize (str): How the student's position embedding
-            is fitted to a view of another size: ``'grid'`` (default,
-            mmpretrain's 2-D resize) or ``'sequence_1d'`` (the authors'
-            quirk, ``vit_tokens.resample_sequence_1d``; ViT students only).
-        compile_blocks (bool | dict): ``torch.compile`` every transformer
-            block of the student and the teacher (the whole backbone for a
-            student without ``layers``, e.g. Swin) in place, so checkpoints
-            keep their keys; a dict is passed to ``torch.compile`` (e.g.
-            ``dict(mode='max-autotune')``). Defaults to False. For GPUs: on
-            a CPU, inductor's code made the teacher slower
-            (docs/benchmark.md).
-        data_preprocessor (dict, optional): Normalises each view (mmpretrain's
-            ``SelfSupDataPreprocessor``; the model configs set its mean/std).
-        init_cfg (dict, optional): Initialisation of the student/decoder.
+        student_pos_embed_resize, compile_blocks, data_preprocessor,
+            init_cfg: :class:`BaseDistiller`'s (the authors' 1-D position
+            resize, ``torch.compile`` of the blocks, the views'
+            normalisation, the student's and the decoder's initialisation).
     """
 
     def __init__(self,

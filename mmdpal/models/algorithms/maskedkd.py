@@ -1,6 +1,6 @@
 """MaskedKD (Table 1 rival), feature form: the teacher sees the patches the
 student attends to."""
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -45,6 +45,9 @@ class MaskedKDDistiller(BaseDistiller):
         keep_ratio (float): Share of the patches the teacher sees. Defaults
             to 0.5 (theirs: 98 of 196).
         loss_weight (float): Weight of the loss. Defaults to 1.
+        **kwargs: :class:`BaseDistiller`'s other options
+            (``student_pos_embed_resize``, ``compile_blocks``,
+            ``data_preprocessor``, ``init_cfg``).
     """
 
     def __init__(self,
@@ -54,17 +57,8 @@ class MaskedKDDistiller(BaseDistiller):
                  teacher_dims: int,
                  keep_ratio: float = 0.5,
                  loss_weight: float = 1.,
-                 student_pos_embed_resize: str = 'grid',
-                 compile_blocks: Union[bool, dict] = False,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
-        super().__init__(
-            backbone=backbone,
-            teacher=teacher,
-            student_pos_embed_resize=student_pos_embed_resize,
-            compile_blocks=compile_blocks,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+                 **kwargs):
+        super().__init__(backbone=backbone, teacher=teacher, **kwargs)
         self.require_vit_student('MaskedKDDistiller')
         self.require_teacher_grid('MaskedKDDistiller')
         self.require_widths('MaskedKDDistiller', student_dims, teacher_dims)

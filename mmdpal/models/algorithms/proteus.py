@@ -1,5 +1,5 @@
 """Proteus (Table 1 rival): token, feature and masked-patch regression."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List
 
 import torch
 import torch.nn as nn
@@ -63,6 +63,9 @@ class ProteusDistiller(BaseDistiller):
         token_weight (float): lambda_token. Defaults to 1.
         feature_weight (float): lambda_fea. Defaults to 1.
         patch_weight (float): lambda_patch. Defaults to 1.
+        **kwargs: :class:`BaseDistiller`'s other options
+            (``student_pos_embed_resize``, ``compile_blocks``,
+            ``data_preprocessor``, ``init_cfg``).
     """
 
     def __init__(self,
@@ -75,17 +78,8 @@ class ProteusDistiller(BaseDistiller):
                  token_weight: float = 1.,
                  feature_weight: float = 1.,
                  patch_weight: float = 1.,
-                 student_pos_embed_resize: str = 'grid',
-                 compile_blocks: Union[bool, dict] = False,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
-        super().__init__(
-            backbone=backbone,
-            teacher=teacher,
-            student_pos_embed_resize=student_pos_embed_resize,
-            compile_blocks=compile_blocks,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+                 **kwargs):
+        super().__init__(backbone=backbone, teacher=teacher, **kwargs)
         self.require_vit_student('ProteusDistiller')
         self.require_teacher_grid('ProteusDistiller')
         self.require_widths('ProteusDistiller', student_dims, teacher_dims)

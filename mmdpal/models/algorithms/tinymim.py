@@ -1,5 +1,5 @@
 """TinyMIM (Table 1 rival): distil the last block's token relations."""
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,9 @@ class TinyMIMDistiller(BaseDistiller):
             ``align='resize_input'``: its grid is the student's).
         qk_weight (float): Weight of the query-key term. Defaults to 1.
         vv_weight (float): Weight of the value-value term. Defaults to 1.
+        **kwargs: :class:`BaseDistiller`'s other options
+            (``student_pos_embed_resize``, ``compile_blocks``,
+            ``data_preprocessor``, ``init_cfg``).
     """
 
     def __init__(self,
@@ -53,17 +56,8 @@ class TinyMIMDistiller(BaseDistiller):
                  teacher: dict,
                  qk_weight: float = 1.,
                  vv_weight: float = 1.,
-                 student_pos_embed_resize: str = 'grid',
-                 compile_blocks: Union[bool, dict] = False,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
-        super().__init__(
-            backbone=backbone,
-            teacher=teacher,
-            student_pos_embed_resize=student_pos_embed_resize,
-            compile_blocks=compile_blocks,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+                 **kwargs):
+        super().__init__(backbone=backbone, teacher=teacher, **kwargs)
         self.require_vit_student('TinyMIMDistiller')
         self.require_teacher_grid('TinyMIMDistiller')
         heads = self.backbone.layers[-1].attn.num_heads

@@ -1,5 +1,5 @@
 """ViTKD (Table 1 rival): mimic the shallow layers, generate the deep one."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -57,6 +57,9 @@ class ViTKDDistiller(BaseDistiller):
             Defaults to 0.5.
         mimic_weight (float): alpha. Defaults to 3e-5.
         generation_weight (float): beta. Defaults to 3e-6.
+        **kwargs: :class:`BaseDistiller`'s other options
+            (``student_pos_embed_resize``, ``compile_blocks``,
+            ``data_preprocessor``, ``init_cfg``).
     """
 
     def __init__(self,
@@ -68,17 +71,8 @@ class ViTKDDistiller(BaseDistiller):
                  mask_ratio: float = 0.5,
                  mimic_weight: float = 3e-5,
                  generation_weight: float = 3e-6,
-                 student_pos_embed_resize: str = 'grid',
-                 compile_blocks: Union[bool, dict] = False,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
-        super().__init__(
-            backbone=backbone,
-            teacher=teacher,
-            student_pos_embed_resize=student_pos_embed_resize,
-            compile_blocks=compile_blocks,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+                 **kwargs):
+        super().__init__(backbone=backbone, teacher=teacher, **kwargs)
         self.require_vit_student('ViTKDDistiller')
         self.require_teacher_grid('ViTKDDistiller')
         self.require_widths('ViTKDDistiller', student_dims, teacher_dims)
