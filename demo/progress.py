@@ -6,7 +6,7 @@ progress line on the terminal.
 
 Each output line of COMMAND (stdout and stderr) goes to FILE; the last
 match of REGEX (its first group: how many of the N units are done, e.g.
-mmengine's ``Iter(train) [ 40/200]``) moves a bar with the time left,
+the training log's ``Iter(train) [ 40/200]``) moves a bar with the time left,
 estimated from the time per unit so far. On failure the last 20 lines of
 the log and its path are printed, and the command's exit code returned.
 """

@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from mmdpal.utils import silence_stack_deprecations
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tests'))
 
@@ -168,4 +170,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_stack_deprecations()
     main()
