@@ -26,7 +26,8 @@ LIP_BASE = osp.join(REPO, 'configs', '_base_', 'datasets', 'lip.py')
 TINY = osp.join(TINY_CONFIGS, 'tiny_lip.py')
 NUM_CLASSES = 20
 # the authors' protocol (HumanParsing, docs/downstream.md)
-OFFICIAL = CONFIG.replace('.py', '_official.py')
+OFFICIAL = osp.join(REPO, 'configs', 'downstream', 'mmseg',
+                    'dpal-vit-ti_ce2p_8xb12-150e_lip-576x384_official.py')
 
 
 def tiny_official(folder):
