@@ -7,33 +7,43 @@ from typing import List, Tuple
 
 Rules = List[Tuple[str, str]]
 
-# timm / MAE / PATH / the authors' block names -> mmpretrain names
-TIMM_VIT_TO_MMPRETRAIN: Rules = [
-    (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
-    (r'^blocks\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
-    (r'^blocks\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
-    (r'^blocks\.(\d+)\.attn\.qkv\.', r'layers.\1.attn.qkv.'),
-    (r'^blocks\.(\d+)\.attn\.proj\.', r'layers.\1.attn.proj.'),
-    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
-    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
-    (r'^blocks\.(\d+)\.ls1\.gamma$', r'layers.\1.attn.gamma1.weight'),
-    (r'^blocks\.(\d+)\.ls2\.gamma$', r'layers.\1.ffn.gamma2.weight'),
-    (r'^norm\.', 'ln1.'),
-    (r'^(cls_token|pos_embed)$', r'\1'),
+# (timm / MAE / PATH / the authors' name, mmpretrain name) of each tensor
+# group: ``{i}`` is the block index; a name ending in a dot is a prefix,
+# any other a whole key
+_NAME_PAIRS = [
+    ('patch_embed.proj.', 'patch_embed.projection.'),
+    ('blocks.{i}.norm1.', 'layers.{i}.ln1.'),
+    ('blocks.{i}.norm2.', 'layers.{i}.ln2.'),
+    ('blocks.{i}.attn.qkv.', 'layers.{i}.attn.qkv.'),
+    ('blocks.{i}.attn.proj.', 'layers.{i}.attn.proj.'),
+    ('blocks.{i}.mlp.fc1.', 'layers.{i}.ffn.layers.0.0.'),
+    ('blocks.{i}.mlp.fc2.', 'layers.{i}.ffn.layers.1.'),
+    ('norm.', 'ln1.'),
+    ('cls_token', 'cls_token'),
+    ('pos_embed', 'pos_embed'),
+]
+# layer scale (DINOv2-style teachers); the authors' ViT has none, so it is
+# renamed one way only
+_LAYER_SCALE_PAIRS = [
+    ('blocks.{i}.ls1.gamma', 'layers.{i}.attn.gamma1.weight'),
+    ('blocks.{i}.ls2.gamma', 'layers.{i}.ffn.gamma2.weight'),
 ]
 
-# mmpretrain names -> timm names, the inverse of TIMM_VIT_TO_MMPRETRAIN
-# (without layer scale, which the authors' ViT does not have)
+
+def _rule(src: str, dst: str) -> Tuple[str, str]:
+    """The ``(pattern, replacement)`` that renames ``src`` to ``dst``."""
+    pattern = re.escape(src).replace(re.escape('{i}'), r'(\d+)')
+    return ('^' + pattern + ('' if src.endswith('.') else '$'),
+            dst.replace('{i}', r'\1'))
+
+
+# timm names -> mmpretrain names
+TIMM_VIT_TO_MMPRETRAIN: Rules = [
+    _rule(timm, mmpre) for timm, mmpre in _NAME_PAIRS + _LAYER_SCALE_PAIRS
+]
+# mmpretrain names -> timm names, the inverse (without layer scale)
 MMPRETRAIN_TO_TIMM_VIT: Rules = [
-    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
-    (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
-    (r'^layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
-    (r'^layers\.(\d+)\.attn\.qkv\.', r'blocks.\1.attn.qkv.'),
-    (r'^layers\.(\d+)\.attn\.proj\.', r'blocks.\1.attn.proj.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
-    (r'^ln1\.', 'norm.'),
-    (r'^(cls_token|pos_embed)$', r'\1'),
+    _rule(mmpre, timm) for timm, mmpre in _NAME_PAIRS
 ]
 
 
